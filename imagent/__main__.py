@@ -1,0 +1,5 @@
+import sys
+
+from imagent.assistant.cli import main
+
+sys.exit(main())
