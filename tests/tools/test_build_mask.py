@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imagent.errors import MaskError, ToolArgumentError
+from imagent.tools import masks as M
+from imagent.tools.build_mask import build_mask
+from imagent.tools.registry import default_registry
+from imagent.tools.types import Detection, ToolCall, ToolState
+
+W, H = 96, 64
+
+
+def _img(w=W, h=H) -> Image.Image:
+    return Image.new("RGB", (w, h), (100, 120, 140))
+
+
+def _run(state, **args):
+    return default_registry().run(ToolCall(name="build_mask", args=args), state)
+
+
+# ----------------------------------------------------------------------------- masks.py
+def test_check_mask_conversions_and_errors():
+    img = _img()
+    b = np.zeros((H, W), bool)
+    b[5:10, 5:10] = True
+    m = M.check_mask(b, img)
+    assert m.dtype == np.float32 and m.max() == 1.0
+    u = (b * 255).astype(np.uint8)
+    np.testing.assert_array_equal(M.check_mask(u, img), m)
+    np.testing.assert_array_equal(M.check_mask(Image.fromarray(u), img), m)
+    with pytest.raises(MaskError) as ei:
+        M.check_mask(np.ones((10, 20), np.float32), img)
+    assert "20x10" in str(ei.value) and "96x64" in str(ei.value)
+    with pytest.raises(MaskError, match="selects nothing"):
+        M.check_mask(np.zeros((H, W), np.float32), img)
+    assert M.check_mask(np.zeros((H, W), np.float32), img, allow_empty=True).max() == 0
+    with pytest.raises(MaskError, match="whole"):
+        M.check_mask(np.ones((H, W), np.float32), img, allow_full=False)
+    with pytest.raises(MaskError, match="outside"):
+        M.check_mask(np.full((H, W), 2.0, np.float32), img)
+    with pytest.raises(MaskError, match="NaN"):
+        M.check_mask(np.full((H, W), np.nan, np.float32), img)
+    with pytest.raises(MaskError, match="2-D"):
+        M.check_mask(np.ones((H, W, 3), np.float32), img)
+    with pytest.raises(MaskError, match="no mask"):
+        M.check_mask(None, img)
+
+
+def test_box_mask_dilate_erode_invert_bbox():
+    m = M.box_mask((W, H), (10, 10, 20, 30))
+    assert m.sum() == 200 and M.mask_bbox(m) == (10, 10, 20, 30)
+    d = M.dilate(m, 3)
+    assert M.mask_bbox(d) == (7, 7, 23, 33)
+    e = M.erode(d, 3)
+    assert M.mask_bbox(e) == (10, 10, 20, 30)
+    np.testing.assert_array_equal(M.invert(M.invert(m)), m)
+    assert M.mask_bbox(np.zeros((4, 4), np.float32)) is None
+    el = M.box_mask((W, H), (10, 10, 50, 50), shape="ellipse")
+    assert el[30, 30] == 1 and el[10, 10] == 0
+    soft = m * 0.5
+    assert M.dilate(soft, 2).max() == pytest.approx(0.5)
+
+
+def test_feather_only_touches_the_edge():
+    m = M.box_mask((W, H), (20, 10, 70, 50))
+    f = M.feather(m, 4)
+    assert f[30, 45] == 1.0  # deep inside
+    assert f[0, 0] == 0.0 and f[10, 10] == 0.0  # far outside
+    assert 0 < f[10, 45] < 1 and 0 < f[9, 45] < 1  # on the edge, both sides
+    fi = M.feather(m, 4, where="inside")
+    assert fi[m == 0].max() == 0.0 and 0 < fi[10, 45] < 1 and fi[30, 45] == 1
+    fo = M.feather(m, 4, where="outside")
+    assert (fo[m == 1] == 1).all() and 0 < fo[9, 45] < 1
+    np.testing.assert_array_equal(M.feather(m, 0), m)
+
+
+def test_crop_box_around():
+    m = M.box_mask((W, H), (40, 20, 50, 30))
+    assert M.crop_box_around(m, (W, H), 5) == (35, 15, 55, 35)
+    assert M.crop_box_around(m, (W, H), 0.5) == (35, 15, 55, 35)  # half of 10 px
+    assert M.crop_box_around(m, (W, H), 100) == (0, 0, W, H)
+    with pytest.raises(MaskError):
+        M.crop_box_around(np.zeros((H, W), np.float32), (W, H), 4)
+
+
+def test_check_box():
+    assert M.check_box([-5, -5, 10, 10], (W, H)) == (0, 0, 10, 10)
+    with pytest.raises(ToolArgumentError) as ei:
+        M.check_box([100, 100, 200, 200], (W, H))
+    assert "[100, 100, 200, 200]" in str(ei.value) and "96x64" in str(ei.value)
+    with pytest.raises(ToolArgumentError, match="empty"):
+        M.check_box([10, 10, 10, 20], (W, H))
+
+
+# ----------------------------------------------------------------------------- build_mask
+def test_from_detection_box_and_own_mask():
+    st = ToolState(image=_img(), detections=[Detection((10, 10, 30, 20), 0.9, "flag")])
+    res = _run(st)
+    assert M.mask_bbox(res.mask) == (10, 10, 30, 20)
+    assert res.metrics["area_fraction"] == pytest.approx(200 / (W * H), abs=1e-4)
+    own = np.zeros((H, W), np.float32)
+    own[40:50, 40:45] = 1
+    st.detections = [Detection((40, 40, 45, 50), 0.9, "sky", mask=own)]
+    np.testing.assert_array_equal(_run(st, shape="ellipse").mask, own)
+
+
+def test_dilate_frac_invert_feather_ellipse():
+    st = ToolState(image=_img(), detections=[Detection((20, 20, 40, 40), 0.9, "x")])
+    assert M.mask_bbox(_run(st, dilate=2, dilate_frac=0.1).mask) == (16, 16, 44, 44)
+    inv = _run(st, invert=True).mask
+    assert inv[30, 30] == 0 and inv[0, 0] == 1
+    f = _run(st, feather=3).mask
+    assert 0 < f[20, 30] < 1 and f[30, 30] == 1
+    el = _run(st, shape="ellipse").mask
+    assert el[20, 20] == 0 and el[30, 30] == 1
+
+
+def test_source_box_and_full():
+    st = ToolState(image=_img())
+    assert M.mask_bbox(_run(st, source="box", box=[1, 2, 3, 4]).mask) == (1, 2, 3, 4)
+    assert _run(st, source="full").mask.min() == 1.0
+    with pytest.raises(ToolArgumentError, match="box"):
+        _run(st, source="box")
+    with pytest.raises(ToolArgumentError) as ei:
+        _run(st, source="box", box=[200, 200, 300, 300])
+    assert "96x64" in str(ei.value)
+    with pytest.raises(MaskError, match="selects nothing"):
+        _run(st, source="full", invert=True)
+
+
+def test_no_detections_tells_to_ground_first():
+    with pytest.raises(ToolArgumentError) as ei:
+        _run(ToolState(image=_img()))
+    assert "ground" in ei.value.hint
+    st = ToolState(image=_img(), detections=[Detection((0, 0, 5, 5), 1.0, "a")])
+    with pytest.raises(ToolArgumentError, match="index 3"):
+        _run(st, index=3)
+
+
+def test_detection_mask_of_wrong_size():
+    st = ToolState(image=_img(), detections=[Detection((0, 0, 5, 5), 1.0, "a",
+                                                       mask=np.ones((10, 10), np.float32))])
+    with pytest.raises(MaskError) as ei:
+        _run(st)
+    assert "10x10" in str(ei.value) and "96x64" in str(ei.value)
+
+
+def test_one_pixel_image():
+    img = _img(1, 1)
+    m = build_mask(img, source="detections", detections=[Detection((0, 0, 1, 1), 1, "a")],
+                   dilate=3, feather=2)
+    assert m.shape == (1, 1) and m[0, 0] == 1.0

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imagent.errors import GroundingError, ToolArgumentError
+from imagent.tools import ground as G
+from imagent.tools.registry import default_registry
+from imagent.tools.types import ToolCall, ToolState
+
+W, H = 96, 64
+
+
+def _img(w=W, h=H, seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def _box(phrase, img=None, **kw):
+    dets, _ = G.ground(img or _img(), phrase, **kw)
+    return dets[0]
+
+
+@pytest.mark.parametrize("phrase,box,pos", [
+    ("the top-left corner", (0, 0, 32, 21), ["top", "left"]),
+    ("the flag in the top-left corner", (0, 0, 32, 21), ["top", "left"]),
+    ("upper right corner", (64, 0, 96, 21), ["top", "right"]),
+    ("bottom left", (0, 43, 32, 64), ["bottom", "left"]),
+    ("the bottom-right corner", (64, 43, 96, 64), ["bottom", "right"]),
+    ("the left half", (0, 0, 48, 64), ["middle", "left"]),
+    ("the right half", (48, 0, 96, 64), ["middle", "right"]),
+    ("the upper half", (0, 0, 96, 32), ["top", "center"]),
+    ("the bottom half", (0, 32, 96, 64), ["bottom", "center"]),
+    ("the left third", (0, 0, 32, 64), ["middle", "left"]),
+    ("the middle third", (32, 0, 64, 64), ["middle", "center"]),
+    ("the right third", (64, 0, 96, 64), ["middle", "right"]),
+    ("the center", (24, 16, 72, 48), ["middle", "center"]),
+    ("the man in the middle", (24, 16, 72, 48), ["middle", "center"]),
+    ("the tree on the left", (0, 0, 32, 64), ["middle", "left"]),
+    ("the whole image", (0, 0, 96, 64), ["whole"]),
+    ("everything", (0, 0, 96, 64), ["whole"]),
+])
+def test_geometry_phrases(phrase, box, pos):
+    d = _box(phrase)
+    assert d.box == box
+    assert d.position == pos
+
+
+def test_object_word_is_kept_as_label():
+    assert _box("the flag in the top-left corner").label == "flag"
+    assert _box("the top-left corner").label == "top-left corner"
+    assert _box("the red car on the left half").label == "red car"
+
+
+def test_explicit_boxes():
+    assert _box("box 10,20,50,60").box == (10, 20, 50, 60)  # corners
+    assert _box("rect 10,20,30,40").box == (10, 20, 40, 60)  # x,y,w,h
+    assert _box("the logo at 5, 6, 25, 26").box == (5, 6, 25, 26)  # bare = corners
+    d = _box("the logo box 80,50,200,200")  # partly outside: clipped
+    assert d.box == (80, 50, 96, 64) and d.label == "logo"
+
+
+def test_box_outside_or_empty():
+    with pytest.raises(GroundingError) as ei:
+        _box("box 200,200,300,300")
+    assert "200,200,300,300" in str(ei.value) and "96x64" in str(ei.value)
+    with pytest.raises(ToolArgumentError, match="empty"):
+        _box("box 50,50,10,10")
+    with pytest.raises(ToolArgumentError, match="empty"):
+        _box("rect 10,10,0,5")
+
+
+def test_ungroundable_phrase_is_a_clear_error_not_the_whole_image():
+    with pytest.raises(GroundingError) as ei:
+        G.ground(_img(), "the dog")
+    assert "'the dog'" in str(ei.value)
+    assert "GroundingDINO" in ei.value.hint and "--profile models" in ei.value.hint
+    assert "top-left corner" in ei.value.hint and "box x0,y0,x1,y1" in ei.value.hint
+    with pytest.raises(GroundingError):
+        G.ground(_img(), "remove the dog from the picture")
+    with pytest.raises(GroundingError):
+        G.ground(_img(), "make it brighter")  # 'brighter' is not 'right'
+    for relational in ("the cup on top of the table", "the tree to the left of the house"):
+        with pytest.raises(GroundingError):  # relative to an object, not to the image
+            G.ground(_img(), relational)
+    assert _box("the top of the image").box == (0, 0, 96, 21)
+
+
+def test_candidates_and_select():
+    dets, _ = G.ground(_img(), "the corner")
+    assert len(dets) == 4
+    assert _box("the corner", select="right").position[1] == "right"
+    assert _box("the corner", select="bottom").position[0] == "bottom"
+    d = _box("the corner", select="left", index=1)
+    assert d.position[1] == "left"
+    assert _box("the sides", select="right").box == (64, 0, 96, 64)
+    with pytest.raises(ToolArgumentError, match="index 9"):
+        G.ground(_img(), "the corner", index=9)
+
+
+def test_sky_with_a_clear_horizon():
+    arr = np.zeros((60, 80, 3), np.uint8)
+    arr[:25] = (135, 190, 240)  # blue sky
+    arr[25:] = (60, 110, 40)  # green field
+    rng = np.random.default_rng(1)
+    arr = np.clip(arr.astype(int) + rng.integers(-4, 5, arr.shape), 0, 255).astype(np.uint8)
+    d = _box("the sky", img=Image.fromarray(arr))
+    assert d.label == "sky"
+    assert d.box[3] == pytest.approx(25, abs=2)
+    assert d.score >= 0.5
+    assert d.mask is not None and d.mask.shape == (60, 80)
+    assert d.mask[:20].mean() > 0.9 and d.mask[30:].max() == 0
+
+
+def test_sky_falls_back_to_top_third_on_flat_image():
+    img = Image.new("RGB", (90, 60), (128, 128, 128))
+    dets, note = G.ground(img, "the sky")
+    assert dets[0].box == (0, 0, 90, 20) and dets[0].score < 0.5
+    assert "top third" in note
+
+
+def test_tiny_images():
+    one = Image.new("RGB", (1, 1), (10, 20, 30))
+    for phrase in ("the top-left corner", "the left half", "the center", "the sky",
+                   "the middle third", "box 0,0,1,1", "the whole image"):
+        d = _box(phrase, img=one)
+        assert d.box == (0, 0, 1, 1), phrase
+
+
+def test_run_through_registry():
+    st = ToolState(image=_img())
+    res = default_registry().run(ToolCall(name="ground",
+                                          args={"phrase": "the flag in the top-left corner"}), st)
+    assert res.detections and res.detections[0].box == (0, 0, 32, 21)
+    assert "flag" in res.message and res.backend == "geometry"
+    assert res.image is None and res.mask is None

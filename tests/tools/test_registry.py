@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydantic import BaseModel
+
+from imagent.errors import InternalError, ToolArgumentError, UsageError
+from imagent.tools.registry import Registry, ToolSpec, default_registry
+from imagent.tools.types import ToolCall, ToolState
+
+EXPECTED = ["ground", "build_mask", "remove", "insert", "outpaint", "global_edit", "extract",
+            "undo", "redo", "checkout"]
+
+
+def _state() -> ToolState:
+    rng = np.random.default_rng(0)
+    return ToolState(image=Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)))
+
+
+def test_default_registry_knows_every_tool_and_is_cached():
+    reg = default_registry()
+    assert reg.names() == EXPECTED
+    assert default_registry() is reg
+    for name in EXPECTED:
+        spec = reg.spec(name)
+        assert spec.description
+        assert spec.args_model.model_config.get("extra") == "forbid"
+        assert spec.session == (name in ("undo", "redo", "checkout"))
+        for fname, field in spec.args_model.model_fields.items():
+            assert field.description, f"{name}.{fname} has no description"
+
+
+def test_unknown_tool_lists_known_names():
+    with pytest.raises(ToolArgumentError) as ei:
+        default_registry().spec("paint")
+    assert "'paint'" in str(ei.value)
+    for name in ("ground", "remove", "outpaint"):
+        assert name in ei.value.hint
+
+
+def test_validate_error_quotes_tool_field_value_and_allowed():
+    reg = default_registry()
+    with pytest.raises(ToolArgumentError) as ei:
+        reg.validate(ToolCall(name="remove", args={"patch_size": 99}))
+    msg = str(ei.value)
+    assert "remove" in msg and "patch_size" in msg and "99" in msg and "32" in msg
+    with pytest.raises(ToolArgumentError) as ei:
+        reg.validate(ToolCall(name="ground", args={"phrase": "x", "select": "diagonal"}))
+    msg = str(ei.value)
+    assert "select" in msg and "'diagonal'" in msg and "'largest'" in msg
+    with pytest.raises(ToolArgumentError) as ei:
+        reg.validate(ToolCall(name="global_edit", args={"operation": "vibrance"}))
+    assert "'vibrance'" in str(ei.value) and "brightness" in str(ei.value)
+
+
+def test_validate_missing_and_extra_arguments():
+    reg = default_registry()
+    with pytest.raises(ToolArgumentError, match="required argument 'phrase'"):
+        reg.validate(ToolCall(name="ground", args={}))
+    with pytest.raises(ToolArgumentError) as ei:
+        reg.validate(ToolCall(name="remove", args={"strength": 2}))
+    assert "'strength'" in str(ei.value) and "seed" in ei.value.hint
+
+
+def test_per_operation_range_of_global_edit():
+    reg = default_registry()
+    with pytest.raises(ToolArgumentError) as ei:
+        reg.validate(ToolCall(name="global_edit", args={"operation": "brightness", "amount": 5}))
+    assert "amount 5" in str(ei.value) and "-1..1" in str(ei.value)
+
+
+def test_normalise_fills_defaults_and_is_json():
+    reg = default_registry()
+    call = reg.normalise(ToolCall(name="remove", args={}))
+    assert call.args == {"seed": 0, "backend": "auto", "patch_size": 5, "margin": 0.25,
+                         "feather": 2}
+    ge = reg.normalise(ToolCall(name="global_edit", args={"operation": "brightness"}))
+    assert ge.args["amount"] == 0.15  # the per-operation default is made explicit
+    for name in EXPECTED:
+        spec = reg.spec(name)
+        required = {k for k, f in spec.args_model.model_fields.items() if f.is_required()}
+        assert required <= {"phrase", "kind", "version", "operation"}
+    json.dumps(reg.normalise(ToolCall(name="outpaint", args={"right": 10})).to_json_dict())
+
+
+def test_toolcall_json_round_trip():
+    call = ToolCall(name="build_mask", args={"source": "box", "box": [1, 2, 30, 40]})
+    again = ToolCall.model_validate_json(call.model_dump_json())
+    assert again == call
+    assert ToolCall(**json.loads(json.dumps(call.to_json_dict()))) == call
+    norm = default_registry().normalise(call)
+    assert default_registry().normalise(norm) == norm  # idempotent
+
+
+def test_run_sets_normalised_call_and_session_calls_refused():
+    reg = default_registry()
+    st = _state()
+    res = reg.run(ToolCall(name="ground", args={"phrase": "the left half"}), st)
+    assert res.extra["call"] == {"name": "ground", "args": {"phrase": "the left half",
+                                                            "select": "auto", "index": 0}}
+    for name in ("undo", "redo", "checkout"):
+        args = {"version": "3"} if name == "checkout" else {}
+        reg.validate(ToolCall(name=name, args=args))
+        with pytest.raises(UsageError, match="assistant"):
+            reg.run(ToolCall(name=name, args=args), st)
+    with pytest.raises(ToolArgumentError):
+        reg.validate(ToolCall(name="undo", args={"steps": 0}))
+
+
+def test_unexpected_exception_becomes_internal_error():
+    class A(BaseModel):
+        pass
+
+    def broken(args, state):
+        raise ZeroDivisionError("oops")
+
+    reg = Registry()
+    reg.register(ToolSpec("broken", "d", A, broken))
+    with pytest.raises(InternalError, match="broken"):
+        reg.run(ToolCall(name="broken"), _state())
+    with pytest.raises(ValueError):
+        reg.register(ToolSpec("broken", "d", A, broken))
+
+
+def test_events_are_emitted():
+    events = []
+    st = _state()
+    st.events = events.append
+    default_registry().run(ToolCall(name="ground", args={"phrase": "the center"}), st)
+    assert [e["kind"] for e in events] == ["tool_start", "tool_end"]
+
+
+def test_json_schemas():
+    schemas = default_registry().json_schemas()
+    assert set(schemas) == set(EXPECTED)
+    assert schemas["ground"]["properties"]["select"]["enum"][0] == "auto"
+    assert schemas["remove"]["additionalProperties"] is False
+
+
+def test_as_langchain_tools_match_schema_and_call_executor():
+    reg = default_registry()
+    seen: list[ToolCall] = []
+
+    def executor(call: ToolCall) -> str:
+        seen.append(call)
+        return f"ok {call.name}"
+
+    tools = reg.as_langchain_tools(executor)
+    from langchain_core.tools import StructuredTool
+
+    assert [t.name for t in tools] == EXPECTED
+    schemas = reg.json_schemas()
+    for t in tools:
+        assert isinstance(t, StructuredTool)
+        assert t.args_schema.model_json_schema() == schemas[t.name]
+        assert t.description == reg.spec(t.name).description
+    by = {t.name: t for t in tools}
+    out = by["ground"].invoke({"phrase": "the sky", "select": "top"})
+    assert out == "ok ground"
+    assert seen[-1] == reg.normalise(ToolCall(name="ground", args={"phrase": "the sky",
+                                                                   "select": "top"}))
+    by["outpaint"].invoke({"percent": 25, "sides": ["right"]})
+    assert seen[-1].args["percent"] == 25.0 and seen[-1].args["sides"] == ["right"]
+    with pytest.raises(Exception):  # langchain validates with the same schema
+        by["remove"].invoke({"patch_size": 99})
+    json.dumps(seen[-1].to_json_dict())
+
+
+def test_importing_tools_does_not_import_torch():
+    import imagent.tools.registry  # noqa: F401
+
+    default_registry()
+    assert "torch" not in sys.modules

@@ -1,0 +1,178 @@
+"""The tool registry: names -> (description, args model, run function).
+
+``Registry.run`` is the only way the assistant runs a tool: it validates the
+arguments (pydantic errors become ``ToolArgumentError`` quoting tool, field, value
+and the allowed values), runs the tool, and stores the normalised call (every
+default filled in, JSON only) in ``result.extra["call"]`` so a session keeps fully
+explicit, replayable arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from imagent.errors import ImagentError, InternalError, ToolArgumentError, UsageError
+from imagent.tools.types import ToolCall, ToolResult, ToolState
+
+RunFn = Callable[[Any, ToolState], ToolResult]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    run: RunFn | None
+    session: bool = False  # undo/redo/checkout: validated here, executed by the assistant
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._specs: dict[str, ToolSpec] = {}
+
+    # ------------------------------------------------------------------ lookup
+    def register(self, spec: ToolSpec) -> None:
+        if spec.name in self._specs:
+            raise ValueError(f"tool {spec.name!r} is registered twice")
+        if spec.run is None and not spec.session:
+            raise ValueError(f"tool {spec.name!r} has no run function")
+        self._specs[spec.name] = spec
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def spec(self, name: str) -> ToolSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise ToolArgumentError(f"unknown tool {name!r}",
+                                    hint="known tools: " + ", ".join(self._specs)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, call: ToolCall) -> BaseModel:
+        spec = self.spec(call.name)
+        if not isinstance(call.args, dict):
+            raise ToolArgumentError(f"{call.name}: arguments must be an object, got {call.args!r}")
+        try:
+            return spec.args_model.model_validate(call.args)
+        except ValidationError as exc:
+            raise _argument_error(spec, exc) from None
+
+    def normalise(self, call: ToolCall) -> ToolCall:
+        """The call validated, with every default filled in, as plain JSON values."""
+        args = self.validate(call)
+        return ToolCall(name=call.name, args=args.model_dump(mode="json"))
+
+    def run(self, call: ToolCall, state: ToolState) -> ToolResult:
+        spec = self.spec(call.name)
+        if spec.session:
+            raise UsageError(f"{call.name!r} is a session call; undo/redo/checkout are run by "
+                             "the assistant, not by the tool registry",
+                             hint="pass it to the assistant (Assistant.ask or its session methods)")
+        args = self.validate(call)
+        normalised = ToolCall(name=call.name, args=args.model_dump(mode="json"))
+        state.emit(kind="tool_start", tool=call.name, args=normalised.args)
+        t0 = time.perf_counter()
+        try:
+            result = spec.run(args, state)  # type: ignore[misc]
+        except ImagentError:
+            raise
+        except Exception as exc:  # a bug in a tool must still come out as our error
+            raise InternalError(f"tool {call.name!r} failed unexpectedly: "
+                                f"{type(exc).__name__}: {exc}",
+                                hint="this is a bug in imagent; the image was not changed") from exc
+        if not isinstance(result, ToolResult):
+            raise InternalError(f"tool {call.name!r} returned {type(result).__name__}, "
+                                "not a ToolResult")
+        result.extra["call"] = normalised.to_json_dict()
+        result.metrics.setdefault("elapsed_ms", round((time.perf_counter() - t0) * 1000.0, 1))
+        state.emit(kind="tool_end", tool=call.name, message=result.message)
+        return result
+
+    # ------------------------------------------------------------------ schemas
+    def json_schemas(self) -> dict[str, dict]:
+        return {name: spec.args_model.model_json_schema() for name, spec in self._specs.items()}
+
+    def describe(self) -> list[dict[str, Any]]:
+        """name, description, session flag and JSON schema of each tool (for planners)."""
+        return [{"name": s.name, "description": s.description, "session": s.session,
+                 "parameters": s.args_model.model_json_schema()} for s in self._specs.values()]
+
+    def as_langchain_tools(self, executor: Callable[[ToolCall], str]) -> list:
+        """One ``StructuredTool`` per tool; calling it builds a ToolCall for ``executor``."""
+        from langchain_core.tools import StructuredTool  # lazy: langchain is heavy
+
+        tools = []
+        for spec in self._specs.values():
+            tools.append(StructuredTool.from_function(
+                func=_make_tool_func(spec.name, spec.args_model, executor),
+                name=spec.name, description=spec.description, args_schema=spec.args_model))
+        return tools
+
+
+def _make_tool_func(name: str, model: type[BaseModel],
+                    executor: Callable[[ToolCall], str]) -> Callable[..., str]:
+    def func(**kwargs: Any) -> str:
+        # langchain passes validated attribute values (defaults included); dump them
+        # back to plain JSON so the ToolCall is explicit and storable
+        args = model.model_validate(kwargs).model_dump(mode="json")
+        return executor(ToolCall(name=name, args=args))
+
+    func.__name__ = name
+    return func
+
+
+def _argument_error(spec: ToolSpec, exc: ValidationError) -> ToolArgumentError:
+    parts: list[str] = []
+    hints: list[str] = []
+    fields = spec.args_model.model_fields
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+        top = str(err["loc"][0]) if err.get("loc") else ""
+        etype = err.get("type", "")
+        value = err.get("input")
+        msg = err.get("msg", "invalid")
+        if etype == "missing":
+            parts.append(f"required argument {loc!r} is missing")
+        elif etype == "extra_forbidden":
+            parts.append(f"unknown argument {loc!r} (= {value!r})")
+            hints.append("the arguments of " + spec.name + " are: " + ", ".join(fields))
+        else:
+            parts.append(f"argument {loc!r} = {_short(value)} is invalid: {msg}")
+        field = fields.get(top)
+        if field is not None and field.description and etype != "extra_forbidden":
+            hints.append(f"{top}: {field.description}")
+    hint = "; ".join(dict.fromkeys(hints)) or None
+    return ToolArgumentError(f"{spec.name}: " + "; ".join(parts), hint=hint)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@functools.lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    """The registry of every built-in tool and the session calls (built once)."""
+    from imagent.tools import (build_mask, extract, global_edit, ground, insert, outpaint,
+                               remove, session_calls)
+
+    reg = Registry()
+    for mod in (ground, build_mask, remove, insert, outpaint, global_edit, extract):
+        reg.register(ToolSpec(name=mod.NAME, description=mod.DESCRIPTION, args_model=mod.Args,
+                              run=mod.run))
+    reg.register(ToolSpec("undo", session_calls.UNDO_DESCRIPTION, session_calls.UndoArgs,
+                          None, session=True))
+    reg.register(ToolSpec("redo", session_calls.REDO_DESCRIPTION, session_calls.RedoArgs,
+                          None, session=True))
+    reg.register(ToolSpec("checkout", session_calls.CHECKOUT_DESCRIPTION,
+                          session_calls.CheckoutArgs, None, session=True))
+    return reg
