@@ -1,0 +1,67 @@
+"""The planner interface: ``plan(request, context) -> Plan``.
+
+A Plan is a list of steps (each with its edit *kind* — Emu Edit's task routing —
+its *target* phrase, and the ToolCalls that carry it out) plus a reply, or a
+clarification question back to the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from imagent.tools.types import ToolCall
+
+EditKind = Literal["remove", "add", "replace", "local", "background", "global", "outpaint",
+                   "extract", "undo", "redo", "checkout"]
+SESSION_KINDS = ("undo", "redo", "checkout")
+
+
+class Step(BaseModel):
+    kind: EditKind
+    target: str | None = None
+    calls: list[ToolCall] = Field(default_factory=list)
+    description: str = ""
+    # When no embedded tool can serve the step: the model role it needs (e.g. "instruct").
+    needs_model: str | None = None
+
+    @property
+    def is_session(self) -> bool:
+        return self.kind in SESSION_KINDS
+
+
+class Plan(BaseModel):
+    steps: list[Step] = Field(default_factory=list)
+    reply: str = ""
+    question: str | None = None
+    choices: list[str] = Field(default_factory=list)
+    planner: str = ""
+
+    @property
+    def is_question(self) -> bool:
+        return self.question is not None
+
+    def calls(self) -> list[ToolCall]:
+        return [c for s in self.steps for c in s.calls]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+@dataclass
+class PlanContext:
+    """What a planner may know about the session when it plans."""
+
+    image_size: tuple[int, int] | None = None
+    version_seq: int | None = None
+    history: list[str] = field(default_factory=list)  # earlier requests, oldest first
+    seed: int = 0
+    last_plan: Plan | None = None
+
+
+class Planner(Protocol):
+    name: str
+
+    def plan(self, request: str, context: PlanContext) -> Plan: ...
