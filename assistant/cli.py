@@ -1,0 +1,403 @@
+"""The ``imagent`` command line.
+
+Kept import-light: parsing and ``--help`` import only the standard library;
+each command imports what it needs when it runs (``imagent --help`` never
+imports torch, numpy or PIL).
+
+Exit codes: 0 ok, 1 bad input, 2 usage, 3 model or backend unavailable, 4 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+EPILOG = """examples:
+  imagent edit photo.jpg "remove the flag in the top-left corner" "make it a bit brighter" -o out.png
+  imagent ask "extend the picture to the right by 25%"       (continues the latest session)
+  imagent log                     imagent undo                imagent checkout 2
+  imagent diff 0 3 -o diff.png    imagent replay --verify     imagent export -o session.zip
+
+exit codes: 0 ok, 1 bad input, 2 usage, 3 model or backend unavailable, 4 internal error.
+settings: defaults < config.toml (user config dir, or IMAGENT_CONFIG) < IMAGENT_* environment < flags.
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("--profile", choices=["offline", "models"], default=None,
+                   help="offline: embedded default, needs no weights; models: model backends where present")
+    g.add_argument("--home", default=None, help="session store folder (default: IMAGENT_HOME or the user data dir)")
+    g.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def _session_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--session", "-s", default=None, metavar="NAME",
+                   help="session name or id (default: the most recent session)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="imagent", description="imagent — edit images by saying what you want. Every edit is a "
+        "version you can undo, branch, replay and export.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    parser.add_argument("--version", action="version", version="imagent 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common])
+
+    p = add("edit", "open IMAGE in a new session and apply one or more requests")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("requests", nargs="+", metavar="REQUEST")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the final image here (.png/.jpg/.webp)")
+    p.add_argument("--session", "-s", metavar="NAME", help="name for the new session")
+    p.add_argument("--seed", type=int, default=None, help="seed for every random choice (default 0)")
+    p.add_argument("--planner", choices=["rules", "llm", "auto"], default=None)
+
+    p = add("ask", "apply one or more requests to an existing session")
+    p.add_argument("requests", nargs="+", metavar="REQUEST")
+    _session_opt(p)
+    p.add_argument("-o", "--output", metavar="OUT", help="write the final image here")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--planner", choices=["rules", "llm", "auto"], default=None)
+
+    p = add("plan", "print the plan for a request without running it ('-' reads one request per line from stdin)")
+    p.add_argument("request", metavar="REQUEST")
+    p.add_argument("--image", metavar="IMG", help="an image, for its size")
+    p.add_argument("--planner", choices=["rules", "llm", "auto"], default=None)
+
+    add("sessions", "list sessions, most recent first")
+    p = add("log", "show the version tree of a session")
+    _session_opt(p)
+    for name, help in (("undo", "move the head back to the parent version"),
+                       ("redo", "move the head forward again")):
+        p = add(name, help)
+        _session_opt(p)
+        p.add_argument("--steps", type=int, default=1)
+    p = add("checkout", "make VERSION the current version (a sequence number, id or id prefix)")
+    p.add_argument("version", metavar="VERSION")
+    _session_opt(p)
+    p = add("show", "write a version's image to a file")
+    p.add_argument("version", metavar="VERSION", nargs="?", default="head")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    _session_opt(p)
+    p = add("diff", "compare two versions: changed-pixel figures and a difference image")
+    p.add_argument("a", metavar="V1")
+    p.add_argument("b", metavar="V2")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the difference image here")
+    _session_opt(p)
+    p = add("replay", "re-run the stored tool calls from the original image with the stored seeds")
+    p.add_argument("--verify", action="store_true", help="compare each replayed image with the stored one")
+    _session_opt(p)
+    p = add("export", "export the session as a bundle (zip), or its requests as a script")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--script", action="store_true", help="write a YAML script of the requests instead")
+    _session_opt(p)
+    p = add("import", "import a session bundle")
+    p.add_argument("bundle", metavar="FILE")
+    p.add_argument("--name", default=None, help="name for the imported session")
+    add("gc", "delete image blobs no version refers to")
+    p = add("delete", "delete a session (its blobs are freed by gc)")
+    p.add_argument("name", metavar="NAME")
+    return parser
+
+
+# -- output helpers ---------------------------------------------------------------------------
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _settings(args: argparse.Namespace):
+    from imagent.assistant.config import load_settings
+
+    return load_settings({"profile": args.profile, "home": args.home,
+                          "seed": getattr(args, "seed", None), "planner": getattr(args, "planner", None)})
+
+
+def _store(args: argparse.Namespace):
+    from imagent.sessions import Store
+
+    return Store(_settings(args).home_path)
+
+
+def _session(store, args: argparse.Namespace):
+    from imagent.errors import SessionNotFound
+
+    name = getattr(args, "session", None)
+    if name:
+        return store.get_session(name)
+    sess = store.latest_session()
+    if sess is None:
+        raise SessionNotFound("there is no session yet", hint='start one with: imagent edit IMAGE "request"')
+    return sess
+
+
+def _version_line(v) -> str:
+    return f"version {v.seq} ({v.short_id})"
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_edit(args: argparse.Namespace) -> int:
+    from imagent.assistant.core import Assistant
+
+    settings = _settings(args)
+    if args.command == "edit":
+        assistant = Assistant.open(args.image, session=args.session, settings=settings)
+    else:
+        assistant = Assistant.open(None, session=args.session, settings=settings)
+    turns = []
+    with assistant:
+        for request in args.requests:
+            turn = assistant.ask(request)
+            turns.append(turn)
+            if not args.json:
+                print(f"> {request}")
+                print(f"  {turn.reply}")
+            if turn.question:
+                break
+        out = str(assistant.save(args.output)) if args.output else None
+        if args.json:
+            _print_json({"session": {"id": assistant.session.id, "name": assistant.session.name},
+                         "turns": [t.to_dict() for t in turns], "output": out,
+                         "head": assistant.head.to_dict()})
+        else:
+            print(f"session {assistant.session.name}: now at {_version_line(assistant.head)}")
+            if out:
+                print(f"wrote {out}")
+    return 1 if turns and turns[-1].question else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from imagent.assistant.core import make_planner
+    from imagent.planners.base import PlanContext
+
+    settings = _settings(args)
+    planner = make_planner(settings)
+    size = None
+    if args.image:
+        from imagent.tools.imageio import load_image
+
+        size = load_image(args.image, max_pixels=settings.max_pixels).image.size
+    ctx = PlanContext(image_size=size, seed=settings.seed)
+    requests = [line.strip() for line in sys.stdin if line.strip()] if args.request == "-" else [args.request]
+    for request in requests:
+        plan = planner.plan(request, ctx)
+        if args.json:
+            print(json.dumps({"request": request, **plan.to_json_dict()}))
+        elif plan.question:
+            print(f"? {plan.question}")
+        else:
+            for step in plan.steps:
+                target = f" [{step.target}]" if step.target else ""
+                needs = f" (needs the {step.needs_model} model)" if step.needs_model else ""
+                print(f"{step.kind}{target}{needs}: " + " → ".join(str(c) for c in step.calls))
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with _closing(store):
+        sessions = store.list_sessions()
+        if args.json:
+            _print_json([{"id": s.id, "name": s.name, "head": s.head_id, "source": s.source,
+                          "created_at": s.created_at, "updated_at": s.updated_at} for s in sessions])
+        elif not sessions:
+            print('no sessions yet — start one with: imagent edit IMAGE "request"')
+        else:
+            for s in sessions:
+                head = store.head(s)
+                print(f"{s.name:<32} {_version_line(head):<24} updated {s.updated_at}  {s.source or ''}")
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with _closing(store):
+        sess = _session(store, args)
+        if args.json:
+            _print_json({"session": {"id": sess.id, "name": sess.name, "head": sess.head_id},
+                         "versions": [v.to_dict() for v in store.log(sess)]})
+        else:
+            print(f"session {sess.name}")
+            print(store.log_tree(sess))
+    return 0
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with _closing(store):
+        sess = _session(store, args)
+        if args.command == "checkout":
+            v = store.checkout(sess, args.version)
+        else:
+            op = store.undo if args.command == "undo" else store.redo
+            for _ in range(max(1, args.steps)):
+                v = op(sess)
+        if args.json:
+            _print_json({"session": sess.name, "head": v.to_dict()})
+        else:
+            print(f"{args.command}: now at {_version_line(v)} — {v.request}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from imagent.tools.imageio import save_image
+
+    store = _store(args)
+    with _closing(store):
+        sess = _session(store, args)
+        v = store.get_version(sess, args.version)
+        path = save_image(store.load_image(v), args.output, alpha=store.load_alpha(v),
+                          provenance={"imagent:session": sess.id, "imagent:version": v.id,
+                                      "imagent:request": v.request})
+        if args.json:
+            _print_json({"version": v.to_dict(), "output": str(path)})
+        else:
+            print(f"wrote {_version_line(v)} to {path}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with _closing(store):
+        sess = _session(store, args)
+        d = store.diff(sess, args.a, args.b)
+        out = None
+        if args.output:
+            from imagent.tools.imageio import save_image
+
+            out = str(save_image(d.image, args.output))
+        figures = {k: getattr(d, k) for k in ("changed_fraction", "changed_fraction_over_8", "mean_abs",
+                                               "max_abs", "bbox", "size_changed")}
+        if args.json:
+            _print_json({"a": args.a, "b": args.b, **figures, "output": out})
+        else:
+            print(f"diff {args.a} → {args.b}: {figures['changed_fraction']:.2%} of pixels changed "
+                  f"({figures['changed_fraction_over_8']:.2%} by more than 8 levels), mean |Δ| "
+                  f"{figures['mean_abs']:.2f}, max |Δ| {figures['max_abs']}, changed box {figures['bbox']}"
+                  + (" (sizes differ: compared the common area)" if figures["size_changed"] else ""))
+            if out:
+                print(f"wrote the difference image to {out}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from imagent.assistant.core import Assistant
+
+    with Assistant.open(None, session=args.session, settings=_settings(args)) as assistant:
+        report = assistant.replay(verify=args.verify)
+        rows = report.rows if hasattr(report, "rows") else report
+        if args.json:
+            _print_json(report.to_dict() if hasattr(report, "to_dict") else rows)
+        else:
+            for r in rows:
+                mark = "" if not args.verify else ("  ok" if r["match"] else "  MISMATCH")
+                print(f"version {r['seq']:>3} ({r['id'][:8]}){mark}")
+        ok = all(r["match"] for r in rows) if args.verify else True
+        if args.verify and not args.json:
+            print("replay verified: every version reproduced bit-identically" if ok
+                  else "replay differs from the stored images (see MISMATCH lines)")
+    return 0 if ok else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from imagent.assistant.core import Assistant
+
+    with Assistant.open(None, session=args.session, settings=_settings(args)) as assistant:
+        path = assistant.export(args.output, script=args.script)
+        if args.json:
+            _print_json({"session": assistant.session.name, "output": str(path), "script": args.script})
+        else:
+            print(f"exported {'the request script of ' if args.script else ''}session "
+                  f"{assistant.session.name} to {path}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with _closing(store):
+        sess = store.import_bundle(args.bundle, name=args.name)
+        if args.json:
+            _print_json({"id": sess.id, "name": sess.name, "head": sess.head_id})
+        else:
+            print(f"imported session {sess.name} ({len(store.log(sess))} versions)")
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with _closing(store):
+        stats = store.gc()
+        if args.json:
+            _print_json(stats)
+        else:
+            print("gc: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with _closing(store):
+        sess = store.get_session(args.name)
+        store.delete_session(sess.id)
+        if args.json:
+            _print_json({"deleted": sess.name})
+        else:
+            print(f"deleted session {sess.name} (run `imagent gc` to free its images)")
+    return 0
+
+
+class _closing:
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def __enter__(self):
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+
+COMMANDS = {"edit": cmd_edit, "ask": cmd_edit, "plan": cmd_plan, "sessions": cmd_sessions, "log": cmd_log,
+            "undo": cmd_move, "redo": cmd_move, "checkout": cmd_move, "show": cmd_show, "diff": cmd_diff,
+            "replay": cmd_replay, "export": cmd_export, "import": cmd_import, "gc": cmd_gc,
+            "delete": cmd_delete}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted; nothing was committed for the unfinished request", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every error leaves through here with its exit code
+        from imagent.assistant.errors import as_imagent_error
+
+        err = as_imagent_error(exc)
+        if os.environ.get("IMAGENT_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        if getattr(args, "json", False):
+            print(json.dumps(err.to_dict()), file=sys.stderr)
+        else:
+            print(f"imagent: error: {err.message}", file=sys.stderr)
+            if err.hint:
+                print(f"  hint: {err.hint}", file=sys.stderr)
+        return err.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
