@@ -10,6 +10,7 @@ Exit codes: 0 ok, 1 bad input, 2 usage, 3 model or backend unavailable, 4 intern
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("gc", "delete image blobs no version refers to")
     p = add("delete", "delete a session (its blobs are freed by gc)")
     p.add_argument("name", metavar="NAME")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub, common)
     return parser
 
 
@@ -365,6 +368,12 @@ class _closing:
         self.store.close()
 
 
+# Commands that live in modules of their own. Each module keeps stdlib-only imports at
+# module level (``--help`` must stay fast) and defines ``register(sub, common)``, which
+# adds its sub-parser(s) with ``parents=[common]`` and ``set_defaults(handler=fn)``;
+# ``fn(args) -> int`` is the exit code.
+COMMAND_MODULES: tuple[str, ...] = ()
+
 COMMANDS = {"edit": cmd_edit, "ask": cmd_edit, "plan": cmd_plan, "sessions": cmd_sessions, "log": cmd_log,
             "undo": cmd_move, "redo": cmd_move, "checkout": cmd_move, "show": cmd_show, "diff": cmd_diff,
             "replay": cmd_replay, "export": cmd_export, "import": cmd_import, "gc": cmd_gc,
@@ -378,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
     except KeyboardInterrupt:
         print("interrupted; nothing was committed for the unfinished request", file=sys.stderr)
         return 130
