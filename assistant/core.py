@@ -7,6 +7,7 @@ session steps of a request (undo, redo, checkout) move the head instead.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,7 @@ class Assistant:
         self.registry = registry or default_registry()
         self.on_event = on_event
         self._last_plan: Plan | None = None
+        self._cancel = threading.Event()
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -169,6 +171,12 @@ class Assistant:
             path.append(by_id[path[-1].parent_id])
         return path[::-1]
 
+    def cancel(self) -> None:
+        """Ask the running request (in another thread) to stop at its next step.
+
+        Nothing is committed for a cancelled request; ``ask`` raises ``Cancelled``."""
+        self._cancel.set()
+
     def _emit(self, events: list[dict], **event: Any) -> None:
         events.append(event)
         if self.on_event is not None:
@@ -197,6 +205,7 @@ class Assistant:
     def ask(self, request: str, *, seed: int | None = None) -> Turn:
         """Plan and carry out one request; commit the result as one new version."""
         t0 = time.perf_counter()
+        self._cancel.clear()
         events: list[dict] = []
         context = self.context()
         if seed is not None:
@@ -268,7 +277,7 @@ class Assistant:
                         timings: dict[str, float]) -> tuple[Version, dict, bool]:
         parent = self.head
         image = self.store.load_image(parent)
-        state = ToolState(image=image, original=image,
+        state = ToolState(image=image, original=image, cancel=self._cancel,
                           events=lambda e: self._emit(events, **e))
         calls: list[dict] = []
         metrics: dict[str, Any] = {}
@@ -304,6 +313,7 @@ class Assistant:
                 metrics["alpha_dropped"] = True
         mask = state.mask if state.mask is not None and state.mask.shape == (state.image.height, state.image.width) else None
         seeds = [c["args"]["seed"] for c in calls if "seed" in c.get("args", {})]
+        state.check_cancelled()  # last chance: a cancel before the commit commits nothing
         t_commit = time.perf_counter()
         version = self.store.commit(
             self.session, parent=parent.id, image=state.image, mask=mask, alpha=alpha,

@@ -89,6 +89,12 @@ class SessionConflict(SessionError):
     """Another process changed the session in a way this operation cannot merge."""
 
 
+class Cancelled(ImagentError):
+    """The user cancelled a running request; nothing was committed."""
+
+    exit_code = 130
+
+
 # --- 2: usage ---------------------------------------------------------------------
 class UsageError(ImagentError):
     """The command line or API was called wrongly."""

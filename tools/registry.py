@@ -78,6 +78,7 @@ class Registry:
                              "the assistant, not by the tool registry",
                              hint="pass it to the assistant (Assistant.ask or its session methods)")
         args = self.validate(call)
+        state.check_cancelled()
         normalised = ToolCall(name=call.name, args=args.model_dump(mode="json"))
         state.emit(kind="tool_start", tool=call.name, args=normalised.args)
         t0 = time.perf_counter()

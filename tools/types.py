@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +65,21 @@ class ToolState:
     detections: list[Detection] = field(default_factory=list)
     original: Image.Image | None = None
     events: Any = None  # optional callable(event: dict) for progress; None = silent
+    cancel: threading.Event | None = None  # set by another thread to stop the request
 
     def emit(self, **event: Any) -> None:
         if self.events is not None:
             self.events(event)
+
+    def check_cancelled(self) -> None:
+        """Raise ``Cancelled`` if the request was cancelled. Long tools call this between
+        steps (every diffusion step, every PatchMatch tile); the registry calls it before
+        every tool call."""
+        if self.cancel is not None and self.cancel.is_set():
+            from imagent.errors import Cancelled
+
+            raise Cancelled("the request was cancelled; nothing was committed",
+                            hint="the session is unchanged; send the request again to redo it")
 
 
 @dataclass

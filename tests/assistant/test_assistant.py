@@ -136,3 +136,22 @@ def test_open_errors_are_clear(tmp_path):
         Assistant.open(session="nope")
     with pytest.raises(SessionNotFound):
         Assistant.open()
+
+
+def test_cancel_commits_nothing(photo):
+    from imagent.errors import Cancelled
+
+    with Assistant.open(photo) as a:
+        seen = []
+
+        def on_event(event):
+            seen.append(event)
+            if event.get("kind") == "tool_start" and event.get("tool") == "build_mask":
+                a.cancel()  # as a UI thread would, mid-request
+
+        a.on_event = on_event
+        with pytest.raises(Cancelled):
+            a.ask(REMOVE)
+        assert len(a.history) == 1 and a.head.seq == 0
+        a.on_event = None
+        assert a.ask("make it darker").version.seq == 1  # the next request runs normally
