@@ -66,6 +66,9 @@ class ToolState:
     original: Image.Image | None = None
     events: Any = None  # optional callable(event: dict) for progress; None = silent
     cancel: threading.Event | None = None  # set by another thread to stop the request
+    # The model manager (tools/models.py) when the profile allows model backends; None on
+    # the embedded default. Tools whose ``backend`` is "auto" use a model only when it is set.
+    models: Any = None
 
     def emit(self, **event: Any) -> None:
         if self.events is not None:
