@@ -26,6 +26,18 @@ class Step(BaseModel):
     description: str = ""
     # When no embedded tool can serve the step: the model role it needs (e.g. "instruct").
     needs_model: str | None = None
+    # Where: ``target`` is the phrase ``ground`` receives ("the man"); the instance selector
+    # is kept apart (``select`` / ``index``, ground's own arguments), and ``target_full`` is
+    # the whole description ("the man on the left in a blue shirt").
+    target_full: str | None = None
+    select: str | None = None  # ground's select: left/right/top/bottom/largest/smallest/center
+    index: int = 0
+    # What: the new content ("a red hat"), the insertion place ("on the table", "top-right"),
+    # a colour word, and a strength multiplier (0.5 = "a bit", 2 = "much").
+    prompt: str | None = None
+    place: str | None = None
+    color: str | None = None
+    strength: float = 1.0
 
     @property
     def is_session(self) -> bool:
@@ -38,6 +50,10 @@ class Plan(BaseModel):
     question: str | None = None
     choices: list[str] = Field(default_factory=list)
     planner: str = ""
+    # A request that asks to look rather than edit ("show the history", "compare with the
+    # original"): the action name and its arguments; no steps.
+    action: str | None = None
+    action_args: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def is_question(self) -> bool:
@@ -59,6 +75,9 @@ class PlanContext:
     history: list[str] = field(default_factory=list)  # earlier requests, oldest first
     seed: int = 0
     last_plan: Plan | None = None
+    # Optional, for planners that look at the image (the LLM planner runs ``ground`` on it
+    # to give the model real detections): the current RGB image. Planners never open sessions.
+    image: Any = None
 
 
 class Planner(Protocol):

@@ -32,7 +32,8 @@ CASES = [
     ("remove the man and make it black and white", ["remove", "global"], "the man"),
     ("increase the contrast, then blur it slightly", ["global", "global"], None),
     ("make it look like winter", ["global"], None),
-    ("add a red hat to the dog", ["add"], None),
+    # an insertion's target is what its place is relative to (grounded), the new thing is the prompt
+    ("add a red hat to the dog", ["add"], "the dog"),
     ("replace the cat with a dog", ["replace"], "the cat"),
     ("change the background to a beach", ["background"], "the background"),
 ]
