@@ -1,0 +1,1 @@
+"""The terminal UI (``imagent chat``): see app.py."""

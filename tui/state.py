@@ -1,0 +1,107 @@
+"""The chat UI's state, kept outside the widgets.
+
+A ``Snapshot`` is everything the screen shows about the session, computed in a
+worker thread (it reads the store and decodes images) and handed to the app in a
+message; widgets only ever receive values from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+OVERLAY_RGB = (255, 40, 90)
+OVERLAY_ALPHA = 0.45
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    version_id: str
+    seq: int
+    text: str  # the rendered line: graph, number, request
+    is_head: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    session_name: str
+    session_id: str
+    head_id: str
+    head_seq: int
+    head_request: str
+    size: tuple[int, int]
+    versions: int
+    rows: tuple[TreeRow, ...]
+    image: Image.Image
+    before: Image.Image | None  # the parent's image; None at the root
+    overlay: Image.Image | None  # the image with its edit mask tinted; None when no mask
+    planner: str
+    profile: str
+    backend: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_mask(self) -> bool:
+        return self.overlay is not None
+
+
+def tree_rows(versions: list, head_id: str) -> list[TreeRow]:
+    """The version graph, oldest first: the newest child continues a line, older siblings branch off.
+
+    Same shape as ``imagent log`` but without ids or timings, so the panel reads
+    well and is stable from run to run.
+    """
+    kids: dict[str | None, list] = {}
+    for v in versions:
+        kids.setdefault(v.parent_id, []).append(v)
+    lines: list[tuple[str, Any]] = []
+    stack = [(r, "", "") for r in reversed(kids.get(None, []))]
+    while stack:
+        v, first, cont = stack.pop()
+        lines.append((first + ("@" if v.id == head_id else "o"), v))
+        ch = kids.get(v.id, [])
+        if ch:
+            stack.append((ch[-1], cont, cont))
+            for c in reversed(ch[:-1]):
+                stack.append((c, cont + "├─", cont + "│ "))
+    width = max((len(g) for g, _ in lines), default=1)
+    seqw = max((len(str(v.seq)) for v in versions), default=1)
+    rows = []
+    for graph, v in lines:
+        text = " ".join((v.request or f"({v.kind})").split())
+        if v.parent_id is None and text.startswith("open ") and ("/" in text or "\\" in text):
+            text = "open " + text.replace("\\", "/").rsplit("/", 1)[-1]  # the file name, not its folder
+        if len(text) > 44:
+            text = text[:41] + "..."
+        rows.append(TreeRow(v.id, v.seq, f"{graph.ljust(width)} {str(v.seq).rjust(seqw)}  {text}",
+                            v.id == head_id))
+    return rows
+
+
+def overlay_mask(image: Image.Image, mask: np.ndarray | None) -> Image.Image | None:
+    """``image`` with the mask's area tinted, or None without a mask of the image's size."""
+    if mask is None or mask.shape != (image.height, image.width):
+        return None
+    a = np.asarray(image, dtype=np.float32)
+    m = np.clip(mask, 0.0, 1.0)[..., None] * OVERLAY_ALPHA
+    tint = np.array(OVERLAY_RGB, dtype=np.float32)
+    out = a * (1.0 - m) + tint * m
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def take_snapshot(assistant) -> Snapshot:
+    """Read everything the screen shows from the assistant (call from a worker thread)."""
+    head = assistant.head
+    versions = assistant.history
+    image = assistant.version_image(head)
+    before = None if head.parent_id is None else assistant.version_image(head.parent_id)
+    overlay = overlay_mask(image, assistant.version_mask(head))
+    info = assistant.describe()
+    return Snapshot(session_name=assistant.session.name, session_id=assistant.session.id,
+                    head_id=head.id, head_seq=head.seq, head_request=head.request or "",
+                    size=(head.width, head.height), versions=len(versions),
+                    rows=tuple(tree_rows(versions, head.id)), image=image, before=before, overlay=overlay,
+                    planner=info["planner"], profile=info["profile"], backend=info["backend"], info=info)
