@@ -60,14 +60,20 @@ class Turn:
 
 
 def make_planner(settings: Settings):
-    """The planner the settings ask for. The LLM planner lands with the planners issue."""
+    """The planner the settings ask for: ``rules`` (embedded default), ``llm`` (langchain,
+    the model named by the ``llm`` setting / IMAGENT_LLM), or ``auto`` (the LLM when
+    configured and reachable, else the rules; the reply says which planned)."""
     from imagent.planners.rules import RulesPlanner
 
     if settings.planner == "llm":
-        raise ModelUnavailableError(
-            "the LLM planner is not available in this version of imagent",
-            hint="use --planner rules (the default); the langchain planner comes with the planners work",
-        )
+        from imagent.planners.llm import LLMPlanner, load_chat_model
+
+        return LLMPlanner(load_chat_model(settings.llm), model_name=settings.llm)
+    if settings.planner == "auto":
+        from imagent.planners.llm import AutoPlanner, LLMPlanner
+
+        llm = LLMPlanner(model_name=settings.llm) if settings.llm else None
+        return AutoPlanner(llm, RulesPlanner())
     return RulesPlanner()
 
 
@@ -77,6 +83,35 @@ class Assistant:
     >>> a = Assistant.open("photo.jpg")                      # doctest: +SKIP
     >>> turn = a.ask("remove the flag in the top-left corner")  # doctest: +SKIP
     >>> a.undo(); a.image.save("before.png")                 # doctest: +SKIP
+
+    Opening: ``Assistant.open(image_or_session, session=, settings=, **overrides)``
+    starts a new session on an image file, or continues a session by name or id
+    (default: the most recent one). Use it as a context manager, or call ``close()``.
+
+    Requests: ``ask(text, seed=)`` plans and runs one request and returns a ``Turn``
+    (``reply``, ``version``, ``plan``, ``question``, ``metrics``, ``timings``); a
+    request the planner cannot map returns a Turn with ``question`` (and
+    ``plan.choices``) and commits nothing. ``chat(text)`` is ``ask`` for a
+    conversation: when the last turn was a question, ``text`` answers it
+    (``answer``, ``resolve_choice``, ``compose_answer``). ``cancel()`` stops a request
+    running in another thread at its next step (it raises ``Cancelled``, commits
+    nothing). ``on_event`` receives progress dicts (``kind``: plan, tool_start,
+    tool_end, tool, step, commit).
+
+    Moving in history (history is never deleted): ``undo(steps=1)``,
+    ``redo(steps=1)``, ``checkout(ref)`` each return the new current ``Version``; a
+    ref is a version number, a full id or 4+ hex prefix, ``"root"`` or ``"head"``.
+
+    Looking: ``image`` (the current version's RGB image), ``head`` (its
+    ``Version``), ``history`` (every version, oldest first), ``log_tree()``,
+    ``version(ref)``, ``version_image(ref)``, ``version_mask(ref)``,
+    ``current_mask``, ``parent_image`` (the "before" of the current edit),
+    ``describe()`` (planner, profile, backends, head).
+
+    Keeping: ``save(path, version=)`` writes an image with provenance;
+    ``export(path)`` a bundle (zip), ``export(path, script=True)`` a YAML script that
+    ``imagent run`` replays; ``replay(verify=)`` re-runs the stored tool calls.
+    ``configure(**settings)`` changes the planner, profile or seed for later requests.
     """
 
     def __init__(self, store: Store, session: Session, *, settings: Settings,
@@ -247,7 +282,10 @@ class Assistant:
                                f"branch version {version.seq} (run `imagent checkout {version.seq}` to continue from it)")
             if metrics.get("alpha_dropped"):
                 replies.append("the image's transparency could not follow the geometry change and was dropped")
+            replies.extend(metrics.get("check", {}).get("notes", []))  # a failed result check says so
         self._last_plan = plan
+        if self.settings.planner == "auto" and plan.planner:  # auto: say which planner planned
+            replies.append(f"planned by the {plan.planner} planner")
         timings["total_s"] = round(time.perf_counter() - t0, 4)
         return Turn(request=request, reply=". ".join(replies), version=version, plan=plan,
                     metrics=metrics, events=events, timings=timings, branched=branched)
@@ -284,26 +322,18 @@ class Assistant:
         backends: dict[str, Any] = {}
         geometry_changed = False
         t_run = time.perf_counter()
+        checks: list[dict[str, Any]] = []
         for step in steps:
+            base, snapshot = len(calls), (state.image, state.mask, state.detections)
             for call in step.calls:
-                t = time.perf_counter()
-                result = self.registry.run(call, state)
-                self._apply(state, result)
-                stored = result.extra.get("call", call.to_json_dict())
-                calls.append(stored)
-                metrics[f"{len(calls)}.{call.name}"] = result.metrics
-                if result.backend:
-                    backends[call.name] = result.backend
-                if result.model_ids:
-                    backends.setdefault("models", {}).update(result.model_ids)
-                if call.name == "global_edit" and stored.get("args", {}).get("operation") in _GEOMETRY_OPS:
-                    geometry_changed = True
-                self._emit(events, kind="tool", name=call.name, message=result.message,
-                           seconds=round(time.perf_counter() - t, 4))
+                geometry_changed |= self._run_call(call, state, calls, metrics, backends, events)
+            # The result check: local edits were composited through their mask and
+            # thresholded call by call (_run_call); here the effect test and, for a
+            # removal, re-detection with retries (larger mask, new seed).
+            checks.append(self._check_step(step, base, snapshot, state, calls, metrics,
+                                           backends, events))
         timings["run_s"] = round(time.perf_counter() - t_run, 4)
-        # The result check (background preservation, Emu Edit thresholding, effect test,
-        # re-detection with retries) lands with the embedded-tools work; here we record
-        # the plain change figures so every version carries them.
+        metrics["check"] = _check_summary(checks, self.check_config)
         metrics["change"] = _change_figures(image, state.image)
         alpha = None
         if parent.alpha_hash:
@@ -325,6 +355,123 @@ class Assistant:
         self._emit(events, kind="commit", version=version.id, seq=version.seq)
         return version, metrics, version.branched
 
+    # -- the result check (tools/check.py) ------------------------------------------------------
+    @property
+    def check_config(self):
+        """The thresholds of the result check (``tools.check.CheckConfig``); assign to change."""
+        cfg = getattr(self, "_check_config", None)
+        if cfg is None:
+            from imagent.tools.check import CheckConfig
+
+            cfg = self._check_config = CheckConfig()
+        return cfg
+
+    @check_config.setter
+    def check_config(self, value) -> None:
+        self._check_config = value
+
+    def _run_call(self, call: ToolCall | dict, state: ToolState, calls: list[dict],
+                  metrics: dict[str, Any], backends: dict[str, Any], events: list[dict]) -> bool:
+        """Run one call, apply it, finalize a local edit, record it. True if it changed
+        the geometry."""
+        from imagent.tools.check import finalize_local_edit, is_local_edit
+
+        call = call if isinstance(call, ToolCall) else ToolCall(**call)
+        t = time.perf_counter()
+        before = state.image
+        result = self.registry.run(call, state)
+        self._apply(state, result)
+        stored = result.extra.get("call", call.to_json_dict())
+        if is_local_edit(stored):  # same rule as run_calls: replay reproduces it
+            state.image, figures = finalize_local_edit(before, state.image, state.mask,
+                                                       self.check_config)
+            result.metrics["finalize"] = figures
+        calls.append(stored)
+        metrics[f"{len(calls)}.{call.name}"] = result.metrics
+        if result.backend:
+            backends[call.name] = result.backend
+        if result.model_ids:
+            backends.setdefault("models", {}).update(result.model_ids)
+        self._emit(events, kind="tool", name=call.name, message=result.message,
+                   seconds=round(time.perf_counter() - t, 4))
+        return call.name == "global_edit" and stored.get("args", {}).get("operation") in _GEOMETRY_OPS
+
+    def _check_step(self, step: Step, base: int, snapshot: tuple, state: ToolState,
+                    calls: list[dict], metrics: dict[str, Any], backends: dict[str, Any],
+                    events: list[dict]) -> dict[str, Any]:
+        """Check one step's result; retry a failed removal; keep the best attempt.
+
+        Every attempt's figures are returned (they go into the version's metrics); the
+        state and ``calls[base:]`` end as the kept attempt, so the stored calls (with its
+        seed and mask arguments) replay to exactly the committed image."""
+        from imagent.tools.check import run_checks
+
+        cfg = self.check_config
+        before = snapshot[0]
+        step_calls = calls[base:]
+        if not step_calls:
+            return {"kind": step.kind, "skipped": "no calls"}
+        phrase, method = None, None
+        for i, c in enumerate(step_calls):
+            if c["name"] == "ground":
+                phrase = c["args"].get("phrase")
+                method = metrics.get(f"{base + i + 1}.ground", {}).get("method")
+                break
+
+        def check():
+            return run_checks(before, state.image, state.mask, kind=step.kind, config=cfg,
+                              phrase=phrase, ground_method=method)
+
+        def figures(report, n):
+            return {"attempt": n, "passed": report.passed, "failures": report.failures,
+                    "calls": [dict(c["args"]) for c in calls[base:]
+                              if c["name"] in ("build_mask", "remove")],
+                    **{k: v for k, v in report.metrics.items() if k not in ("kind", "passed")}}
+
+        report = check()
+        attempts = [figures(report, 0)]
+        kept = 0
+        if not report.passed and step.kind == "remove" and cfg.max_retries > 0:
+            best = (self._attempt_rank(report), 0, list(calls[base:]),
+                    (state.image, state.mask, state.detections),
+                    {k: metrics[k] for k in list(metrics) if _call_index(k) > base})
+            first = [dict(c, args=dict(c["args"])) for c in calls[base:]]
+            for n in range(1, cfg.max_retries + 1):
+                self._emit(events, kind="retry", step=step.kind, attempt=n,
+                           reason="; ".join(report.failures))
+                for k in [k for k in metrics if _call_index(k) > base]:
+                    del metrics[k]
+                del calls[base:]
+                state.image, state.mask, state.detections = snapshot
+                for c in _retry_calls(first, n, cfg):
+                    self._run_call(c, state, calls, metrics, backends, events)
+                report = check()
+                attempts.append(figures(report, n))
+                rank = self._attempt_rank(report)
+                if rank > best[0]:
+                    best = (rank, n, list(calls[base:]), (state.image, state.mask, state.detections),
+                            {k: metrics[k] for k in list(metrics) if _call_index(k) > base})
+                if report.passed:
+                    break
+            kept = best[1]
+            if kept != attempts[-1]["attempt"]:  # an earlier attempt was better: restore it
+                for k in [k for k in metrics if _call_index(k) > base]:
+                    del metrics[k]
+                del calls[base:]
+                calls.extend(best[2])
+                metrics.update(best[4])
+                state.image, state.mask, state.detections = best[3]
+        final = next(a for a in attempts if a["attempt"] == kept)
+        return {"kind": step.kind, "target": step.target, "passed": final["passed"],
+                "failures": final["failures"], "kept_attempt": kept, "attempts": attempts}
+
+    @staticmethod
+    def _attempt_rank(report) -> tuple:
+        v = report.metrics.get("verification") or {}
+        eff = report.metrics.get("effect") or {}
+        return (report.passed, -float(v.get("best_score") or 0.0),
+                float(eff.get("changed_fraction_in_mask") or 0.0))
+
     @staticmethod
     def _apply(state: ToolState, result: ToolResult) -> None:
         if result.image is not None:
@@ -339,9 +486,15 @@ class Assistant:
     # -- replay and export -------------------------------------------------------------------------
     def run_calls(self, image: Image.Image, tool_calls: list[dict]) -> Image.Image:
         """Re-run stored ToolCalls on an image (what replay does for each version)."""
+        from imagent.tools.check import finalize_local_edit, is_local_edit
+
         state = ToolState(image=image, original=image)
         for call in tool_calls:
+            before = state.image
             self._apply(state, self.registry.run(ToolCall(**call), state))
+            if is_local_edit(call):  # the same rule as _run_call
+                state.image, _ = finalize_local_edit(before, state.image, state.mask,
+                                                     self.check_config)
         return state.image
 
     def replay(self, *, verify: bool = False):
@@ -362,6 +515,202 @@ class Assistant:
         if script:
             return _atomic_write_text(Path(path), self.store.export_script(self.session))
         return self.store.export_bundle(self.session, path)
+
+    # -- conversation and inspection (used by the TUI, scripts and notebooks) -----------------------
+    @property
+    def pending_question(self) -> Turn | None:
+        """The last turn of ``chat`` when it was a question the user has not answered yet."""
+        return getattr(self, "_pending_question", None)
+
+    def chat(self, text: str, *, seed: int | None = None) -> Turn:
+        """``ask``, conversation-aware: when the planner's last turn asked a question, ``text`` answers it.
+
+        The answer may be a choice's number ("2"), its text, or a unique word of it
+        ("left"); it is resolved by ``resolve_choice`` and composed with the
+        request that was asked about (``compose_answer``). The planner also sees
+        the question it asked as ``context.last_plan`` while it plans the answer.
+        """
+        question = self.pending_question
+        self._pending_question = None
+        if question is not None:
+            return self.answer(text, question=question, seed=seed)
+        turn = self.ask(text, seed=seed)
+        if turn.question:
+            self._pending_question = turn
+        return turn
+
+    def answer(self, text: str, *, question: Turn, seed: int | None = None) -> Turn:
+        """Answer ``question`` (a Turn whose plan asked back) with ``text``; see ``chat``."""
+        plan = question.plan
+        choice = self.resolve_choice(plan.choices if plan else [], text)
+        request = self.compose_answer(question, text, choice)
+        previous = self._last_plan
+        self._last_plan = plan  # the planner sees its own question as context.last_plan
+        try:
+            turn = self.ask(request, seed=seed)
+        finally:
+            if self._last_plan is plan:  # not replaced by a successful plan: restore
+                self._last_plan = previous
+        if turn.question:
+            self._pending_question = turn
+        return turn
+
+    _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": -1,
+                 "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+
+    @staticmethod
+    def resolve_choice(choices: list[str], answer: str) -> str | None:
+        """The choice an answer picks: its number ("2", "#2", "the second"), its text, or a word
+        that only one choice contains ("left"). None when the answer picks no single choice."""
+        import re
+
+        if not choices:
+            return None
+        text = " ".join(answer.strip().lower().rstrip(".!?").split())
+        text = re.sub(r"^(?:the|option|choice|number|no\.?|#)\s*", "", text).strip()
+        text = re.sub(r"\s+(?:one|option)$", "", text).strip()
+        n = None
+        if re.fullmatch(r"#?\d+", text):
+            n = int(text.lstrip("#"))
+        elif text in Assistant._ORDINALS:
+            n = Assistant._ORDINALS[text]
+        if n is not None:
+            if n == -1:
+                return choices[-1]
+            return choices[n - 1] if 1 <= n <= len(choices) else None
+        lowered = [c.lower() for c in choices]
+        if text in lowered:
+            return choices[lowered.index(text)]
+        hits = [c for c, low in zip(choices, lowered) if text and (text in low or low in text)]
+        if len(hits) == 1:
+            return hits[0]
+        # A fragment ("left", "bottom-right"): every word of the answer is in exactly one choice.
+        words = set(re.findall(r"[a-z0-9-]+", text)) - {"the", "a", "an", "on", "in", "at", "of", "to", "one"}
+        if not words:
+            return None
+        top = [c for c, low in zip(choices, lowered) if words <= set(re.findall(r"[a-z0-9-]+", low))]
+        return top[0] if len(top) == 1 else None
+
+    @staticmethod
+    def compose_answer(question: Turn, answer: str, choice: str | None) -> str:
+        """The request to plan after a clarifying question.
+
+        A chosen choice replaces the target phrase of the step the question was about
+        (the plan of a question may carry that step: "remove the man" + "the man on
+        the left" → "remove the man on the left"); a choice with no such step is taken as
+        the request itself (or, when it shows one example in double quotes, the example).
+        A free answer is planned as it is, with the question in context.
+        """
+        import re
+
+        if choice is None:
+            return answer.strip()
+        request = question.request
+        plan = question.plan
+        for step in (plan.steps if plan else []):
+            target = step.target
+            if target and target.lower() in request.lower():
+                i = request.lower().index(target.lower())
+                return request[:i] + choice + request[i + len(target):]
+        quoted = re.findall(r'"([^"]+)"', choice)
+        return quoted[0] if len(quoted) == 1 else choice
+
+    def version(self, ref: str | int | Version = "head") -> Version:
+        """A version of this session by number, id, id prefix, ``"head"`` or ``"root"``."""
+        return self.store.get_version(self.session, ref)
+
+    def version_image(self, ref: str | int | Version = "head") -> Image.Image:
+        """Any version's image (RGB), e.g. ``a.version_image(0)`` for the original."""
+        return self.store.load_image(ref if isinstance(ref, Version) else self.version(ref))
+
+    def version_mask(self, ref: str | int | Version = "head") -> np.ndarray | None:
+        """The mask a version's edit used (float32 H×W in [0, 1]), or None for whole-image edits."""
+        return self.store.load_mask(ref if isinstance(ref, Version) else self.version(ref))
+
+    @property
+    def current_mask(self) -> np.ndarray | None:
+        """The current version's edit mask, or None."""
+        return self.version_mask(self.head)
+
+    @property
+    def parent_image(self) -> Image.Image | None:
+        """The image before the current version's edit (None at the root): the "before" of before/after."""
+        head = self.head
+        return None if head.parent_id is None else self.version_image(head.parent_id)
+
+    def log_tree(self) -> str:
+        """The version tree as text; ``@`` marks the current version (what ``imagent log`` prints)."""
+        return self.store.log_tree(self.session)
+
+    def configure(self, **overrides: Any) -> Settings:
+        """Change settings for the next requests (``planner=``, ``profile=``, ``seed=``...).
+
+        The new settings are validated first, and the planner rebuilt when it may change;
+        on an error nothing changes.
+        """
+        from imagent.assistant.config import with_overrides
+
+        allowed = [k for k in Settings.__dataclass_fields__ if k not in ("sources", "home")]
+        unknown = sorted(k for k in overrides if k not in allowed)
+        if unknown:
+            raise UsageError(f"cannot change the setting {unknown[0]!r} of an open session",
+                             hint="settings that can change: " + ", ".join(allowed))
+        settings = with_overrides(self.settings, **overrides)
+        planner = make_planner(settings) if {"planner", "profile", "llm"} & set(overrides) else self.planner
+        self.settings, self.planner = settings, planner
+        return settings
+
+    def describe(self) -> dict[str, Any]:
+        """What is in use: planner, profile, backends of the current version, the head."""
+        head = self.head
+        backends = {k: v for k, v in head.backends.items() if k != "models"}
+        return {"session": self.session.name, "session_id": self.session.id,
+                "planner": getattr(self.planner, "name", type(self.planner).__name__),
+                "profile": self.settings.profile,
+                "backend": ", ".join(sorted(set(map(str, backends.values())))) or
+                           ("embedded" if self.settings.profile == "offline" else "models"),
+                "models": dict(head.backends.get("models", {})),
+                "version": head.seq, "version_id": head.id, "size": [head.width, head.height]}
+
+
+def _call_index(key: str) -> int:
+    """1-based call number of a per-call metrics key such as "3.remove" (0 for other keys)."""
+    head = key.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _retry_calls(first: list[dict], attempt: int, cfg) -> list[dict]:
+    """A removal's calls for retry ``attempt``: the mask grown (more px, a larger fraction of
+    the object, its attached shadow included) and a new seed for the fill."""
+    out = []
+    for c in first:
+        args = dict(c["args"])
+        if c["name"] == "build_mask":
+            args["dilate"] = min(2048, int(args.get("dilate", 0)) + cfg.retry_dilate_px * attempt)
+            args["dilate_frac"] = round(min(2.0, float(args.get("dilate_frac", 0.0)) +
+                                            cfg.retry_dilate_frac * attempt), 4)
+            args["shadow"] = True
+        elif c["name"] == "remove":
+            args["seed"] = (int(args.get("seed", 0)) + attempt) % (2**32)
+        out.append({"name": c["name"], "args": args})
+    return out
+
+
+def _check_summary(checks: list[dict[str, Any]], cfg) -> dict[str, Any]:
+    """The version's ``check`` metrics: every step's attempts, the config, and reply notes
+    for anything that failed (never a silent success)."""
+    notes = []
+    for c in checks:
+        if c.get("passed") is False:
+            tries = len(c.get("attempts", []))
+            what = f"{c['kind']} {c['target']}" if c.get("target") else c["kind"]
+            note = f"the result check of \"{what}\" failed: {'; '.join(c['failures'])}"
+            if tries > 1:
+                note += (f" (after {tries} attempts with larger masks and new seeds; kept the "
+                         f"best, attempt {c['kept_attempt'] + 1})")
+            notes.append(note)
+    return {"passed": all(c.get("passed") is not False for c in checks), "steps": checks,
+            "notes": notes, "config": cfg.to_dict()}
 
 
 def _change_figures(before: Image.Image, after: Image.Image) -> dict[str, Any]:

@@ -1,7 +1,13 @@
 """build_mask: turn a detection (or a box, or the whole image) into the working mask.
 
-Order of operations: base region -> dilate (px + fraction of the object size) ->
-invert -> feather. The result replaces ``state.mask``.
+Order of operations: base region (a detection's own mask or box/ellipse, the union
+of all detections, a box, or the full image) -> GrabCut refinement (``refine``) ->
+fill holes -> shadow grow (``shadow``, for removal) -> dilate (px + fraction of the
+object size) -> erode -> combine with the previous mask (``combine``: union,
+intersection, subtract) -> invert -> feather. The result replaces ``state.mask``.
+
+``masks.shrink_schedule`` gives the progressive-shrink list (dilated -> thin) for the
+diffusion path's Blended Latent Diffusion.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ DESCRIPTION = (
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["detections", "box", "full"] = Field(
-        "detections", description="Where the region comes from: the last ground result "
-                                  "('detections'), the 'box' argument, or the 'full' image.")
+    source: Literal["detections", "all", "box", "full"] = Field(
+        "detections", description="Where the region comes from: one detection of the last "
+                                  "ground result ('detections', see index), the union of all "
+                                  "of them ('all'), the 'box' argument, or the 'full' image.")
     index: int = Field(0, ge=0, le=100, description="Which detection to use (0 = the selected one).")
     box: list[int] | None = Field(None, min_length=4, max_length=4,
                                   description="For source='box': x0,y0,x1,y1 in pixels "
@@ -38,7 +45,23 @@ class Args(BaseModel):
                                description="Grow the mask by this fraction of the object's larger "
                                            "side (added to dilate), e.g. 0.05 = 5%.")
     feather: int = Field(0, ge=0, le=512, description="Soften the mask edge over this many pixels.")
-    invert: bool = Field(False, description="Select everything except the region.")
+    erode: int = Field(0, ge=0, le=2048, description="Shrink the mask by this many pixels "
+                                                     "(after dilate).")
+    erode_frac: float = Field(0.0, ge=0.0, le=1.0,
+                              description="Shrink by this fraction of the object's larger side "
+                                          "(added to erode).")
+    refine: Literal["none", "grabcut"] = Field(
+        "none", description="'grabcut' = refine a box/ellipse to the object's outline "
+                            "(GrabCut on a crop around it).")
+    fill_holes: bool = Field(False, description="Fill holes inside the region.")
+    shadow: bool = Field(False, description="Also select an attached darker region (the "
+                                            "object's shadow), bounded to half the object size; "
+                                            "for removal, so no ghost is left.")
+    combine: Literal["replace", "union", "intersection", "subtract"] = Field(
+        "replace", description="How to combine with the current mask: 'replace' it, or "
+                               "'union'/'intersection'/'subtract' (current minus new).")
+    invert: bool = Field(False, description="Select everything except the region (for "
+                                            "background edits).")
     shape: Literal["box", "ellipse"] = Field(
         "box", description="Shape made from a box: the box itself or the ellipse inside it "
                            "(ignored when the detection carries its own mask).")
@@ -54,10 +77,25 @@ def mask_from_detection(det: Detection, size: tuple[int, int], *, shape: str = "
 def build_mask(image: Image.Image, *, source: str = "detections",
                detections: list[Detection] | None = None, index: int = 0,
                box: list[int] | None = None, dilate: int = 0, dilate_frac: float = 0.0,
-               feather: int = 0, invert: bool = False, shape: str = "box") -> np.ndarray:
-    """The mask (float32 H x W in [0, 1]) for ``image``; raises if it would select nothing."""
+               feather: int = 0, invert: bool = False, shape: str = "box",
+               erode: int = 0, erode_frac: float = 0.0, refine: str = "none",
+               fill_holes: bool = False, shadow: bool = False, combine: str = "replace",
+               current: np.ndarray | None = None, info: dict | None = None) -> np.ndarray:
+    """The mask (float32 H x W in [0, 1]) for ``image``; raises if it would select nothing.
+
+    ``current`` is the mask to combine with; ``info`` (a dict) receives figures such as
+    the shadow pixels added.
+    """
     size = image.size
-    if source == "detections":
+    info = info if info is not None else {}
+    if source == "all":
+        if not detections:
+            raise ToolArgumentError("build_mask: there are no detections to build a mask from",
+                                    hint="run ground first, or use source='box' with box=[...]")
+        base = np.zeros((size[1], size[0]), np.float32)
+        for det in detections:
+            base = M.union(base, mask_from_detection(det, size, shape=shape))
+    elif source == "detections":
         if not detections:
             raise ToolArgumentError("build_mask: there are no detections to build a mask from",
                                     hint="run ground first (e.g. ground(phrase='the top-left "
@@ -77,36 +115,57 @@ def build_mask(image: Image.Image, *, source: str = "detections",
     else:
         raise ToolArgumentError(f"build_mask: unknown source {source!r}",
                                 hint="use 'detections', 'box' or 'full'")
-    # seam: GrabCut refinement of a box to the object's outline lands with the
-    # tools-deepening issue (an option here, e.g. refine="grabcut").
-    grow = int(dilate)
-    if dilate_frac > 0:
-        bb = M.mask_bbox(base)
-        if bb is not None:
-            grow += int(round(dilate_frac * max(bb[2] - bb[0], bb[3] - bb[1])))
+    if refine == "grabcut":
+        before = float((base >= 0.5).sum())
+        base = M.grabcut_refine(image, base)
+        info["grabcut_kept_fraction"] = round(float((base >= 0.5).sum()) / max(1.0, before), 4)
+    if fill_holes:
+        base = M.fill_holes(base)
+    if shadow:
+        base, added = M.shadow_grow(image, base)
+        info["shadow_px"] = added
+    bb = M.mask_bbox(base)
+    side = max(bb[2] - bb[0], bb[3] - bb[1]) if bb is not None else 0
+    grow = int(dilate) + (int(round(dilate_frac * side)) if dilate_frac > 0 else 0)
+    shrink = int(erode) + (int(round(erode_frac * side)) if erode_frac > 0 else 0)
     m = M.dilate(base, grow) if grow else base
+    if shrink:
+        m = M.erode(m, shrink)
+    if combine != "replace":
+        if current is None:
+            raise MaskError(f"build_mask: combine={combine!r} needs a current mask, and there "
+                            "is none", hint="build the first mask with combine='replace'")
+        cur = M.check_mask(current, image, name="current mask", allow_empty=True,
+                           allow_full=True)
+        m = {"union": M.union, "intersection": M.intersection,
+             "subtract": M.subtract}[combine](cur, m)
     if invert:
         m = M.invert(m)
     if feather:
         m = M.feather(m, feather)
     if not (m > 0).any():
         raise MaskError(f"build_mask: the mask selects nothing (source={source!r}, "
-                        f"invert={invert})",
-                        hint="inverting a full-image selection leaves nothing; pick a region")
+                        f"invert={invert}, erode={shrink}, combine={combine!r})",
+                        hint="inverting a full-image selection, eroding too far or an empty "
+                             "intersection leaves nothing; pick a region")
     return m.astype(np.float32)
 
 
 def run(args: Args, state: ToolState) -> ToolResult:
+    info: dict = {}
     m = build_mask(state.image, source=args.source, detections=state.detections,
                    index=args.index, box=args.box, dilate=args.dilate,
                    dilate_frac=args.dilate_frac, feather=args.feather, invert=args.invert,
-                   shape=args.shape)
+                   shape=args.shape, erode=args.erode, erode_frac=args.erode_frac,
+                   refine=args.refine, fill_holes=args.fill_holes, shadow=args.shadow,
+                   combine=args.combine, current=state.mask, info=info)
     bb = M.mask_bbox(m, 1e-6)
     frac = float((m >= 0.5).mean())
     what = (f"detection {args.index}" if args.source == "detections" else
+            "all detections" if args.source == "all" else
             f"box {args.box}" if args.source == "box" else "the full image")
     return ToolResult(mask=m, backend="classical",
                       message=f"mask from {what}: {frac:.1%} of the image, bbox "
                               f"{list(bb) if bb else None}",
                       metrics={"area_fraction": round(frac, 4),
-                               "bbox": list(bb) if bb else None})
+                               "bbox": list(bb) if bb else None, **info})

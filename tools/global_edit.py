@@ -1,7 +1,11 @@
 """global_edit: classical whole-image adjustments (embedded backend, deterministic).
 
 ``amount`` is the strength; each operation has its own default, range and neutral
-value (``OPERATIONS``). Colour operations can be limited to the current mask with
+value (``OPERATIONS``). ``amount_for(operation, "much")`` turns a strength word into
+an amount ("a bit brighter" = the default, "slightly" = half, "much"/"a lot"/"very"
+= 2.5x, "extremely" = 4x, clipped to the range); ``SYNONYMS`` maps natural names
+("greyscale", "mirror", "defog", "awb"...) onto the operations, and the ``operation``
+argument accepts them. Colour operations can be limited to the current mask with
 ``region="mask"`` (blended through the mask, so "make the sky brighter" works).
 Geometric operations (rotate, flip, resize, crop) always act on the whole image.
 An instruction no classical operation can do is not this tool's concern: the
@@ -17,7 +21,7 @@ from typing import Literal
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools import masks as M
@@ -37,6 +41,7 @@ class OpSpec:
     neutral: float | None  # amount that changes nothing
     doc: str
     geometric: bool = False
+    auto: bool = False  # measures the image: a well-balanced image may not change
 
 
 OPERATIONS: dict[str, OpSpec] = {
@@ -55,6 +60,20 @@ OPERATIONS: dict[str, OpSpec] = {
     "blur": OpSpec(2.0, 0.0, 100.0, 0.0, "amount = Gaussian sigma in px"),
     "autocontrast": OpSpec(1.0, 0.0, 20.0, None, "amount = percent of darkest/brightest pixels "
                                                   "clipped when stretching"),
+    "tint": OpSpec(0.15, -1.0, 1.0, 0.0, "amount > 0 towards magenta, < 0 towards green (the "
+                                         "axis across warmth)"),
+    "vignette": OpSpec(0.4, 0.0, 1.0, 0.0, "amount = how much the corners darken (1 = black "
+                                           "corners); value = the radius where it starts, as a "
+                                           "fraction of the half-diagonal (default 0.5)"),
+    "denoise": OpSpec(6.0, 0.0, 30.0, 0.0, "amount = non-local-means filter strength h in grey "
+                                           "levels (3 = light, 6 = normal, 12+ = strong)"),
+    "low_light": OpSpec(0.5, 0.0, 1.0, 0.0, "amount = how strongly dark areas are lifted "
+                                            "(illumination-map gain, highlights kept)"),
+    "dehaze": OpSpec(0.8, 0.0, 1.0, 0.0, "amount = fraction of the haze removed (dark channel "
+                                         "prior, omega)"),
+    "white_balance": OpSpec(1.0, 0.0, 1.0, 0.0, "automatic white balance (shades-of-grey); amount "
+                                                "= how far towards the neutral estimate",
+                            auto=True),
     "rotate": OpSpec(None, None, None, None, "value = angle in degrees, counter-clockwise "
                                              "(negative = clockwise); 90/180/270 are lossless, "
                                              "other angles grow the canvas and fill the corners "
@@ -68,7 +87,66 @@ OPERATIONS: dict[str, OpSpec] = {
 
 Operation = Literal["brightness", "contrast", "saturation", "exposure", "gamma", "warmth",
                     "black_and_white", "sepia", "invert", "sharpen", "blur", "autocontrast",
+                    "tint", "vignette", "denoise", "low_light", "dehaze", "white_balance",
                     "rotate", "flip_horizontal", "flip_vertical", "resize", "crop"]
+
+# Natural names -> operation (the operation argument accepts these; lower case, spaces or
+# hyphens as underscores).
+SYNONYMS: dict[str, str] = {
+    "bright": "brightness", "brighten": "brightness", "lightness": "brightness",
+    "darken": "brightness", "saturate": "saturation", "vibrance": "saturation",
+    "colourfulness": "saturation", "colorfulness": "saturation", "desaturate": "saturation",
+    "warm": "warmth", "warmer": "warmth", "temperature": "warmth", "cool": "warmth",
+    "grayscale": "black_and_white", "greyscale": "black_and_white", "monochrome": "black_and_white",
+    "black_white": "black_and_white", "bw": "black_and_white", "b&w": "black_and_white",
+    "black_&_white": "black_and_white", "negative": "invert", "sharpness": "sharpen",
+    "soften": "blur", "gaussian_blur": "blur", "auto_contrast": "autocontrast",
+    "auto_levels": "autocontrast", "autolevels": "autocontrast", "levels": "autocontrast",
+    "normalize": "autocontrast", "noise_reduction": "denoise", "denoising": "denoise",
+    "reduce_noise": "denoise", "nlmeans": "denoise", "low_light_enhancement": "low_light",
+    "lowlight": "low_light", "night": "low_light", "brighten_shadows": "low_light",
+    "shadows": "low_light", "haze_removal": "dehaze", "defog": "dehaze", "remove_haze": "dehaze",
+    "auto_white_balance": "white_balance", "awb": "white_balance", "wb": "white_balance",
+    "colour_balance": "white_balance", "color_balance": "white_balance",
+    "rotation": "rotate", "mirror": "flip_horizontal", "flip": "flip_horizontal",
+    "flip_h": "flip_horizontal", "flip_v": "flip_vertical", "upside_down": "flip_vertical",
+    "scale": "resize", "rescale": "resize", "trim": "crop", "magenta": "tint",
+}
+
+# Strength words -> multiple of the operation's default amount.
+STRENGTH: dict[str, float] = {
+    "a tiny bit": 0.33, "a touch": 0.5, "slightly": 0.5, "a little": 0.5, "a little bit": 0.5,
+    "a bit": 1.0, "somewhat": 1.0, "": 1.0, "more": 1.0, "noticeably": 1.5,
+    "quite": 1.5, "much": 2.5, "a lot": 2.5, "very": 2.5, "way": 3.0, "really": 2.5,
+    "strongly": 2.5, "extremely": 4.0, "massively": 4.0,
+}
+
+
+def normalise_operation(name: str) -> str:
+    """The operation a natural name stands for (unknown names are returned unchanged)."""
+    key = "_".join(str(name).strip().lower().replace("-", " ").split())
+    return SYNONYMS.get(key, key)
+
+
+def amount_for(operation: str, strength: str = "", sign: int = 1) -> float | None:
+    """The amount for a strength word: "a bit" = the default, "much" = 2.5x, "slightly"
+    = 0.5x ... (``STRENGTH``), signed (``sign=-1`` for darker/cooler/less), clipped to
+    the operation's range. None for operations that take no amount."""
+    op = normalise_operation(operation)
+    spec = OPERATIONS.get(op)
+    if spec is None:
+        raise ToolArgumentError(f"unknown operation {operation!r}",
+                                hint="known operations: " + ", ".join(OPERATIONS))
+    if spec.default is None or spec.lo is None:
+        return None
+    key = " ".join(strength.lower().split())
+    if key not in STRENGTH:
+        raise ToolArgumentError(f"unknown strength word {strength!r}",
+                                hint="known: " + ", ".join(repr(k) for k in STRENGTH if k))
+    mult = STRENGTH[key]
+    neutral = spec.neutral if spec.neutral is not None else 0.0
+    amount = neutral + (spec.default - neutral) * mult * (1 if sign >= 0 else -1)
+    return float(min(spec.hi, max(spec.lo, round(amount, 4))))
 
 DESCRIPTION = (
     "Adjust the whole image (or, with region='mask', only the current mask) with a classical "
@@ -95,6 +173,11 @@ class Args(BaseModel):
         "image", description="'image' = everywhere; 'mask' = only where the current mask is "
                              "(colour operations only).")
 
+    @field_validator("operation", mode="before")
+    @classmethod
+    def _synonym(cls, v: object) -> object:
+        return normalise_operation(v) if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _fill_and_check(self) -> "Args":
         spec = OPERATIONS[self.operation]
@@ -109,6 +192,11 @@ class Args(BaseModel):
         if self.operation == "rotate" and self.value is None:
             raise ValueError("rotate needs value = the angle in degrees (counter-clockwise, "
                              "e.g. 90, or -90 for clockwise)")
+        if self.operation == "vignette":
+            if self.value is None:
+                self.value = 0.5
+            elif not 0.0 <= self.value <= 1.5:
+                raise ValueError(f"vignette radius value={self.value:g} is out of range 0..1.5")
         if self.operation == "sharpen":
             if self.value is None:
                 self.value = 1.0
@@ -165,7 +253,95 @@ def _colour_op(x: np.ndarray, op: str, a: float, value: float | None) -> np.ndar
         if a <= 0:
             return x
         return cv2.GaussianBlur(x, (0, 0), sigmaX=float(a), borderType=cv2.BORDER_REFLECT)
+    if op == "tint":
+        return x * np.array([1.0 + 0.12 * a, 1.0 - 0.18 * a, 1.0 + 0.12 * a], np.float32)
+    if op == "vignette":
+        return _vignette(x, a, 0.5 if value is None else float(value))
+    if op == "denoise":
+        return _denoise(x, a)
+    if op == "low_light":
+        return _low_light(x, a)
+    if op == "dehaze":
+        return _dehaze(x, a)
+    if op == "white_balance":
+        return _white_balance(x, a)
     raise ToolArgumentError(f"global_edit: {op!r} is not a colour operation")
+
+
+def _vignette(x: np.ndarray, a: float, start: float) -> np.ndarray:
+    h, w = x.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    r = np.hypot((yy - cy) / max(cy, 0.5), (xx - cx) / max(cx, 0.5)) / math.sqrt(2.0)
+    t = np.clip((r - start) / max(1e-3, 1.0 - start), 0.0, 1.0)
+    fall = t * t * (3.0 - 2.0 * t)
+    return x * (1.0 - a * fall)[..., None]
+
+
+def _denoise(x: np.ndarray, h: float) -> np.ndarray:
+    if h <= 0 or min(x.shape[:2]) < 3:
+        return x
+    u8 = np.round(np.clip(x, 0, 1) * 255.0).astype(np.uint8)
+    out = cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(u8), None, float(h), float(h), 7, 21)
+    return out.astype(np.float32) / 255.0
+
+
+def _box_blur(x: np.ndarray, r: int) -> np.ndarray:
+    return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def _guided(guide: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (grey guide), so transmission/illumination maps follow edges."""
+    mi, mp = _box_blur(guide, r), _box_blur(src, r)
+    cov = _box_blur(guide * src, r) - mi * mp
+    var = _box_blur(guide * guide, r) - mi * mi
+    aa = cov / (var + eps)
+    bb = mp - aa * mi
+    return _box_blur(aa, r) * guide + _box_blur(bb, r)
+
+
+def _low_light(x: np.ndarray, a: float) -> np.ndarray:
+    """LIME-style: estimate the illumination (max of RGB, edge-aware smoothed) and divide
+    by its power: dark areas gain up to ~8x, bright ones almost nothing."""
+    if a <= 0:
+        return x
+    h, w = x.shape[:2]
+    illum = x.max(axis=2).astype(np.float32)
+    r = max(1, int(round(min(h, w) * 0.02)))
+    illum = np.clip(_guided(x @ _LUMA, illum, r, 1e-3), 1e-3, 1.0)
+    gain = np.clip(np.power(illum, -0.75 * a), 1.0, 8.0)
+    out = x * gain[..., None]
+    return out / max(1.0, float(np.percentile(out, 99.5)))
+
+
+def _dehaze(x: np.ndarray, omega: float) -> np.ndarray:
+    """Dark channel prior (He, Sun, Tang 2009) with a guided-filter transmission map."""
+    if omega <= 0:
+        return x
+    h, w = x.shape[:2]
+    patch = max(3, int(round(min(h, w) / 40.0)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (patch, patch))
+    dark = cv2.erode(x.min(axis=2), kernel)
+    n = max(1, int(dark.size * 0.001))
+    idx = np.argpartition(dark.ravel(), -n)[-n:]
+    A = np.maximum(x.reshape(-1, 3)[idx].max(axis=0), 1e-3)
+    t = 1.0 - omega * cv2.erode((x / A).min(axis=2), kernel)
+    t = _guided(x @ _LUMA, t.astype(np.float32), max(1, patch * 2), 1e-3)
+    t = np.clip(t, 0.1, 1.0)[..., None]
+    return (x - A) / t + A
+
+
+def _white_balance(x: np.ndarray, a: float) -> np.ndarray:
+    """Shades-of-grey (Minkowski p=6) illuminant estimate; gains normalised to keep
+    the mean brightness, applied in linear light, blended by ``a``."""
+    if a <= 0:
+        return x
+    lin = _srgb_to_linear(np.clip(x, 0, 1))
+    est = np.power(np.mean(np.power(lin.reshape(-1, 3), 6.0), axis=0), 1.0 / 6.0)
+    est = np.maximum(est, 1e-4)
+    gain = est.mean() / est
+    gain = 1.0 + (gain - 1.0) * a
+    return _linear_to_srgb(lin * gain.astype(np.float32))
 
 
 def adjust(image: Image.Image, operation: str, amount: float | None = None, *,

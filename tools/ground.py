@@ -17,14 +17,32 @@ Embedded backend, geometry only (no model weights). It understands:
 - "the sky": the rows above a detected horizon (see ``sky_region``).
 - "the whole image"/"everything"/"the entire picture"/"all of it".
 
-Object words beside a place ("the flag in the top-left corner") are kept as the
-label while the place defines the region. A phrase without a place it can ground
-("the dog") is a ``GroundingError``: finding objects needs the grounding model.
+Objects, offline (no weights):
+
+- colour phrases: "the red car", "the blue thing" -> colour segmentation in Lab
+  (``tools/colors.py``), connected components ranked by size and saliency, each
+  candidate with its own mask;
+- the classical OpenCV detectors (``tools/detectors.py``): "the face", "the eyes",
+  "the person"/"man"/"woman"/"people", "the cat", "the licence plate".
+
+Instance selection, from ``select``/``index`` or from the phrase itself: "the second
+face from the left", "the left-most person", "the largest red thing", "the face nearest
+the centre", "the third cat" (reading order), "the person on the left" (a side picks
+the instance), "the face in the top-left corner" (a region filters the instances).
+Every call returns all candidates (box, score, label, position words), the selected
+one first, and says in its metrics how many there were and whether the choice was
+ambiguous, so the assistant can ask "which one?".
+
+Object words beside a place that no detector covers ("the flag in the top-left
+corner") are kept as the label while the place defines the region. A phrase it cannot
+ground ("the dog") is a ``GroundingError`` naming the phrase and the grounding model
+that would handle it — never a silent whole-image region.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
@@ -33,18 +51,23 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagent.errors import GroundingError, ToolArgumentError
+from imagent.tools import detectors
+from imagent.tools.colors import colour_regions, colour_spec, find_colour_word
 from imagent.tools.masks import check_box
 from imagent.tools.types import Detection, ToolResult, ToolState
 
 NAME = "ground"
 DESCRIPTION = (
-    "Find the region of the image a phrase refers to and return it as detections (the selected "
-    "one first). Offline it understands places: 'the top-left corner', 'the left half', 'the "
-    "right third', 'the center', 'the sky', 'the whole image', and boxes 'box x0,y0,x1,y1' "
-    "(corners) or 'rect x,y,w,h'. Object words next to a place ('the flag in the top-left "
-    "corner') are kept as the label. Follow with build_mask.")
+    "Find the region of the image a phrase refers to and return every candidate as detections "
+    "(the selected one first). Offline it understands places ('the top-left corner', 'the left "
+    "half', 'the right third', 'the center', 'the sky', 'the whole image'), boxes 'box "
+    "x0,y0,x1,y1' (corners) or 'rect x,y,w,h', colours ('the red car', 'the blue thing'), and "
+    "faces, eyes, people, cats and licence plates (classical detectors). Instance words work in "
+    "the phrase: 'the second face from the left', 'the largest red thing', 'the person on the "
+    "right'. Follow with build_mask.")
 
-Select = Literal["auto", "left", "right", "top", "bottom", "largest", "smallest", "center"]
+Select = Literal["auto", "left", "right", "top", "bottom", "largest", "smallest", "center",
+                 "nearest_center", "score"]
 
 
 class Args(BaseModel):
@@ -52,13 +75,20 @@ class Args(BaseModel):
 
     phrase: str = Field(..., min_length=1, max_length=500,
                         description="What to find, e.g. 'the flag in the top-left corner', "
-                                    "'the sky', 'box 10,20,110,220' (x0,y0,x1,y1) or "
-                                    "'rect 10,20,100,200' (x,y,w,h).")
+                                    "'the sky', 'the red car', 'the second face from the left', "
+                                    "'box 10,20,110,220' (x0,y0,x1,y1) or 'rect 10,20,100,200' "
+                                    "(x,y,w,h).")
     select: Select = Field("auto", description="Which candidate to put first when several "
-                                               "match: by position, by size, or 'auto' (best "
-                                               "score, then reading order).")
+                                               "match: 'left'/'right'/'top'/'bottom' = the "
+                                               "left-most/right-most/top-most/bottom-most, "
+                                               "'largest'/'smallest' by box area, 'center' or "
+                                               "'nearest_center' = nearest the image centre, "
+                                               "'score' = most confident; 'auto' = what the "
+                                               "phrase says ('the second from the left'), else "
+                                               "best score then reading order.")
     index: int = Field(0, ge=0, le=100, description="Take the n-th candidate after sorting "
-                                                    "by 'select' (0 = first).")
+                                                    "by 'select' (0 = first, 1 = second...); "
+                                                    "0 lets the phrase's ordinal decide.")
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -93,7 +123,9 @@ _STOP = set("""
 a an the in on at of to from near by with and or its it this that these those is are be
 image picture photo frame corner corners half third side sides edge part border strip area
 region hand top upper bottom lower left right middle center centre central whole entire full
-everything all box rect xywh bbox xyxy sky skies one any both please
+everything all box rect xywh bbox xyxy sky skies one any both please most from nearest closest
+largest biggest smallest tiniest big small large tiny first second fourth fifth last thing
+things object objects
 """.split())
 
 _VERT = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom"}
@@ -147,15 +179,11 @@ _THIRD_FRAC = {"left": (0, 0, 1 / 3, 1), "right": (2 / 3, 0, 1, 1), "top": (0, 0
 _CENTER_FRAC = (0.25, 0.25, 0.75, 0.75)
 
 
-def ground_phrase(image: Image.Image, phrase: str) -> tuple[list[Detection], str]:
-    """All candidate regions for ``phrase`` (unsorted) and a note on how they were found."""
+def _explicit_box(image: Image.Image, text: str, phrase: str
+                  ) -> tuple[list[Detection], str] | None:
+    """An explicit box or rect in the phrase, or None."""
     size = image.size
     w, h = size
-    text = " ".join(phrase.lower().split())
-    if not text:
-        raise ToolArgumentError("the phrase is empty", hint="say what to select, e.g. 'the sky'")
-
-    # 1. explicit boxes
     for regex, kind in ((_RE_RECT, "rect"), (_RE_BOX, "box"), (_RE_BARE, "box")):
         m = regex.search(text)
         if not m:
@@ -178,6 +206,14 @@ def ground_phrase(image: Image.Image, phrase: str) -> tuple[list[Detection], str
         note = f"explicit {kind}" + (" (clipped to the image)" if clipped else "")
         return [_det(box, size, label, 1.0)], note
 
+    return None
+
+
+def _ground_place(image: Image.Image, text: str) -> tuple[list[Detection], str, str] | None:
+    """A place named in the phrase: (candidates, note, tag) or None. The tag is e.g.
+    'corner', 'half', 'third', 'sky', 'corners', 'sides', 'side:left', 'center', 'whole'."""
+    size = image.size
+    w, h = size
     # 2. places, most specific first
     m = _RE_CORNER.search(text)
     if m:
@@ -186,57 +222,51 @@ def ground_phrase(image: Image.Image, phrase: str) -> tuple[list[Detection], str
         hz = g[1] if g[1] in ("left", "right") else g[0]
         box = _frac_box(size, *_CORNER_FRAC[(v, hz)])
         return [_det(box, size, _label_from(text, [m.span()], f"{v}-{hz} corner"), 0.9)], \
-            f"the {v}-{hz} corner (1/3 x 1/3 of the image)"
+            f"the {v}-{hz} corner (1/3 x 1/3 of the image)", "corner"
     m = _RE_HALF.search(text)
     if m:
         side = _norm_v(m.group(1))
         box = _frac_box(size, *_HALF_FRAC[side])
         return [_det(box, size, _label_from(text, [m.span()], f"{side} half"), 0.9)], \
-            f"the {side} half"
+            f"the {side} half", "half"
     m = _RE_THIRD.search(text)
     if m:
         side = _norm_v(m.group(1))
         side = "middle" if side in ("center", "centre", "central") else side
         box = _frac_box(size, *_THIRD_FRAC[side])
         return [_det(box, size, _label_from(text, [m.span()], f"{side} third"), 0.9)], \
-            f"the {side} third"
+            f"the {side} third", "third"
     m = _RE_SKY.search(text)
     if m:
         box, smask, score, how = sky_region(image)
         return [_det(box, size, _label_from(text, [m.span()], "sky"),
-                     score, smask)], how
+                     score, smask)], how, "sky"
     m = _RE_ANY_CORNER.search(text)
     if m:
         label = _label_from(text, [m.span()], "corner")
         dets = [_det(_frac_box(size, *fr), size, label, 0.5) for fr in _CORNER_FRAC.values()]
-        return dets, "one of the four corners (ambiguous: all four are candidates)"
+        return dets, "one of the four corners (ambiguous: all four are candidates)", "corners"
     m = _RE_SIDES.search(text)
     if m:
         label = _label_from(text, [m.span()], "side")
         dets = [_det(_frac_box(size, *_THIRD_FRAC[s]), size, label, 0.5) for s in ("left", "right")]
-        return dets, "the left and right sides (outer thirds)"
+        return dets, "the left and right sides (outer thirds)", "sides"
     m = _RE_SIDE.search(text)
     if m:
         side = _norm_v(m.group(1))
         box = _frac_box(size, *_THIRD_FRAC[side])
         return [_det(box, size, _label_from(text, [m.span()], f"{side} side"), 0.7)], \
-            f"the {side} side (outer third)"
+            f"the {side} side (outer third)", f"side:{side}"
     m = _RE_CENTER.search(text)
     if m:
         box = _frac_box(size, *_CENTER_FRAC)
         return [_det(box, size, _label_from(text, [m.span()], "center"), 0.7)], \
-            "the center (1/2 x 1/2 of the image)"
+            "the center (1/2 x 1/2 of the image)", "center"
     m = _RE_WHOLE.search(text)
     if m:
         return [_det((0, 0, w, h), size, _label_from(text, [m.span()], "whole image"), 1.0)], \
-            "the whole image"
-    # seam: colour words ("the red car") and classical detectors (Haar faces, HOG people)
-    # come with the tools-deepening issue; the grounding model handles everything else.
-    raise GroundingError(
-        f"cannot find {phrase!r}: the offline grounding understands places, not objects",
-        hint="finding objects needs the grounding model (GroundingDINO, `--profile models`); "
-             "offline, name a place such as 'the top-left corner', 'the left half', 'the sky', "
-             "or give a box 'box x0,y0,x1,y1' (corners) or 'rect x,y,w,h'")
+            "the whole image", "whole"
+    return None
 
 
 def sky_region(image: Image.Image) -> tuple[tuple[int, int, int, int], np.ndarray | None, float, str]:
@@ -286,6 +316,66 @@ def sky_region(image: Image.Image) -> tuple[tuple[int, int, int, int], np.ndarra
     return box, mask, 0.6, f"the sky: sky-coloured rows above the horizon at y={horizon}"
 
 
+# ----------------------------------------------------------------------------- selection
+_ORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
+        "4th": 4, "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "last": -1}
+_ORD_RE = "|".join(_ORD)
+_RE_NTH_FROM = re.compile(rf"\b({_ORD_RE})\b(?:\s+[a-z]+){{0,3}}?\s+from\s+(?:the\s+)?"
+                          r"(left|right|top|bottom)\b")
+_RE_NTH = re.compile(rf"\bthe\s+({_ORD_RE})\b(?!\s+(?:from|half|corner)\b)")
+_RE_MOST = re.compile(r"\b(left|right|top|bottom|upper|lower)[\s-]?most\b")
+_RE_SIZE = re.compile(r"\b(largest|biggest|smallest|tiniest|big|large|small|tiny)(?:gest)?\b")
+_RE_CENTRAL = re.compile(r"\b(?:(?:nearest|closest)\s+(?:to\s+)?the\s+(?:centre|center|middle)|"
+                         r"most\s+central|central)\b")
+_SIZE_SEL = {"largest": "largest", "biggest": "largest", "big": "largest", "large": "largest",
+             "smallest": "smallest", "tiniest": "smallest", "small": "smallest",
+             "tiny": "smallest"}
+
+
+def parse_selection(text: str) -> tuple[str | None, int | None, list[tuple[int, int]]]:
+    """Instance selection named in a phrase: (select or None, index or None, spans).
+
+    "the second face from the left" -> ("left", 1); "the right-most person" -> ("right",
+    0); "the largest red thing" -> ("largest", 0); "the face nearest the centre" ->
+    ("nearest_center", 0); "the third cat" -> ("left", 2) (reading order); "the last
+    face from the left" -> ("right", 0).
+    """
+    m = _RE_NTH_FROM.search(text)
+    if m:
+        n, side = _ORD[m.group(1)], m.group(2)
+        if n == -1:
+            side = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}[side]
+            n = 1
+        # keep the noun between ordinal and "from" in the label
+        from_at = m.start() + m.group(0).rfind("from")
+        return side, n - 1, [m.span(1), (from_at, m.end())]
+    spans: list[tuple[int, int]] = []
+    select = index = None
+    m = _RE_MOST.search(text)
+    if m:
+        select = _norm_v(m.group(1))
+        spans.append(m.span())
+    m = _RE_SIZE.search(text)
+    if m and select is None:
+        select = _SIZE_SEL[m.group(1)]
+        spans.append(m.span())
+    m = _RE_CENTRAL.search(text)
+    if m and select is None:
+        select = "nearest_center"
+        spans.append(m.span())
+    m = _RE_NTH.search(text)
+    if m:
+        n = _ORD[m.group(1)]
+        if n == -1:
+            select, index = select or "right", 0
+        else:
+            select, index = select or "left", n - 1
+        spans.append(m.span(1))
+    if select is not None and index is None:
+        index = 0
+    return select, index, spans
+
+
 def _sort(dets: list[Detection], select: str, size: tuple[int, int]) -> list[Detection]:
     def cx(d: Detection) -> float:
         return (d.box[0] + d.box[2]) / 2.0
@@ -297,40 +387,210 @@ def _sort(dets: list[Detection], select: str, size: tuple[int, int]) -> list[Det
         return (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
 
     w, h = size
+    centre = lambda d: ((cx(d) - w / 2) ** 2 + (cy(d) - h / 2) ** 2, -d.score)  # noqa: E731
     keys = {
         "auto": lambda d: (-d.score, cy(d), cx(d)),
+        "score": lambda d: (-d.score, cy(d), cx(d)),
         "left": lambda d: (cx(d), cy(d)),
         "right": lambda d: (-cx(d), cy(d)),
         "top": lambda d: (cy(d), cx(d)),
         "bottom": lambda d: (-cy(d), cx(d)),
         "largest": lambda d: (-area(d), -d.score),
         "smallest": lambda d: (area(d), -d.score),
-        "center": lambda d: ((cx(d) - w / 2) ** 2 + (cy(d) - h / 2) ** 2, -d.score),
+        "center": centre,
+        "nearest_center": centre,
     }
     return sorted(dets, key=keys[select])  # stable: ties keep reading order
 
 
-def ground(image: Image.Image, phrase: str, *, select: str = "auto",
-           index: int = 0) -> tuple[list[Detection], str]:
-    """Detections for ``phrase`` with the selected one first, and a note."""
-    dets, note = ground_phrase(image, phrase)
-    ordered = _sort(dets, select, image.size)
+# ----------------------------------------------------------------------------- grounding
+@dataclass
+class Grounding:
+    """The outcome of grounding a phrase: candidates with the selected one first."""
+
+    detections: list[Detection]
+    note: str
+    method: str  # "box", "geometry", "colour", "detector", "geometry-fallback"
+    select: str
+    index: int
+    ambiguous: bool
+    phrase_selection: bool = False  # the phrase itself named the instance
+
+
+def _object_candidates(image: Image.Image, text: str, words: list[str]
+                       ) -> tuple[list[Detection], str, str, str] | None:
+    """Candidates from the classical detectors or colour segmentation, or None when the
+    phrase names neither. Returns (candidates, note, method, what-was-looked-for)."""
+    size = image.size
+    kind = detectors.kind_for_words(words)
+    colour = find_colour_word(text)
+    if kind is not None:
+        k, word = kind
+        if not detectors.available():
+            raise GroundingError(
+                f"cannot find {text!r}: this OpenCV build has no classical detectors",
+                hint="install opencv-contrib-python-headless (imagent's dependency), or use the "
+                     "grounding model (GroundingDINO, `--profile models`)")
+        raw = detectors.detect(image, k)
+        label = detectors.CASCADES[k][1]
+        dets = [_det(r.box, size, label, r.score) for r in raw]
+        srcs = sorted({r.source for r in raw})
+        note = (f"{len(dets)} {label}(s) found by the classical detectors"
+                + (f" ({', '.join(srcs)})" if srcs else ""))
+        if colour is not None and dets:
+            note += f"; the colour {colour[0]!r} is not used to filter detector results"
+        return dets, note, "detector", f"a {word}"
+    if colour is not None:
+        name, _span = colour
+        spec = colour_spec(name)
+        regions = colour_regions(image, spec)
+        dets = [_det(r.box, size, name, r.score, r.mask) for r in regions]
+        return dets, (f"{len(dets)} {name} region(s) by colour segmentation (Lab hue/chroma, "
+                      f"ranked by size and saliency)"), "colour", f"anything {name}"
+    return None
+
+
+def _in_place(d: Detection, place: Detection) -> bool:
+    cx, cy = (d.box[0] + d.box[2]) / 2.0, (d.box[1] + d.box[3]) / 2.0
+    x0, y0, x1, y1 = place.box
+    return x0 <= cx < x1 and y0 <= cy < y1
+
+
+def ground_full(image: Image.Image, phrase: str, *, select: str = "auto",
+                index: int = 0) -> Grounding:
+    """Ground ``phrase``: every candidate, the selected one first, and how.
+
+    An explicit ``select`` (not "auto") or ``index`` (not 0) overrides the selection
+    words of the phrase ("the second face from the left").
+    """
+    size = image.size
+    text = " ".join(phrase.lower().split())
+    if not text:
+        raise ToolArgumentError("the phrase is empty", hint="say what to select, e.g. 'the sky'")
+    found = _explicit_box(image, text, phrase)
+    if found is not None:
+        return _finish(found[0], found[1], "box", select, index, size, phrase, False)
+
+    p_select, p_index, sel_spans = parse_selection(text)
+    rest = text
+    for s, e in sorted(sel_spans, reverse=True):
+        rest = rest[:s] + " " + rest[e:]
+    rest = " ".join(rest.split())
+    words = re.findall(r"[a-z][a-z'-]*", rest)
+    place = _ground_place(image, rest)
+    objects = None if (place is not None and place[2] == "sky") else \
+        _object_candidates(image, rest, words)
+    explicit = p_select is not None or p_index is not None
+    use_select = select if select != "auto" else (p_select or "auto")
+    use_index = index if index != 0 else (p_index or 0)
+
+    if objects is not None:
+        dets, note, method, what = objects
+        fallback = dets[0].label if dets else what
+        label = place[0][0].label if place is not None and place[2] not in ("corners", "sides") \
+            else _label_from(rest, [], fallback)
+        if label in ("corner", "side") or label.endswith((" corner", " half", " third", " side")):
+            label = fallback  # the phrase had no object word beside the place
+        for d in dets:
+            d.label = label
+        if dets and place is not None:
+            pdets, pnote, tag = place
+            if tag.startswith("side:") or tag == "sides":
+                # "the person on the left": a side picks the instance, it does not crop
+                if use_select == "auto":
+                    use_select = tag.split(":")[1] if ":" in tag else "auto"
+                    explicit = True
+                note += f"; {pnote.split(' (')[0]} selects among them"
+            elif tag != "whole":
+                inside = [d for d in dets if any(_in_place(d, p) for p in pdets)]
+                if inside:
+                    dets = inside + [d for d in dets if d not in inside]
+                    note += f"; {len(inside)} inside {pnote.split(' (')[0]}"
+                    if use_select == "auto":
+                        # keep the ones in the place first, best score first among them
+                        dets = sorted(inside, key=lambda d: -d.score) + \
+                            [d for d in dets if d not in inside]
+                        use_select = "keep"
+                else:
+                    pbox = pdets[0].box
+                    pc = ((pbox[0] + pbox[2]) / 2.0, (pbox[1] + pbox[3]) / 2.0)
+                    dets = sorted(dets, key=lambda d: ((d.box[0] + d.box[2]) / 2 - pc[0]) ** 2 +
+                                  ((d.box[1] + d.box[3]) / 2 - pc[1]) ** 2)
+                    note += f"; none inside {pnote.split(' (')[0]}, nearest first"
+                    use_select = "keep" if use_select == "auto" else use_select
+        if dets:
+            return _finish(dets, note, method, use_select, use_index, size, phrase, explicit)
+        if place is not None:
+            pdets, pnote, _tag = place
+            for d in pdets:
+                d.score = min(d.score, 0.4)
+            return _finish(pdets, f"{pnote} — no {what.split(' ', 1)[1]} was found by the "
+                                  f"offline detectors, so the place alone defines the region",
+                           "geometry-fallback", use_select, use_index, size, phrase, explicit)
+        raise GroundingError(
+            f"cannot find {phrase!r}: the offline detectors found no "
+            f"{what.split(' ', 1)[1]} in the {size[0]}x{size[1]} image",
+            hint="the grounding model (GroundingDINO, `--profile models`) finds objects the "
+                 "classical detectors (faces, people, cats, eyes, licence plates, colours) "
+                 "miss; offline, name a place such as 'the top-left corner' or give a box "
+                 "'box x0,y0,x1,y1'")
+    if place is not None:
+        pdets, pnote, _tag = place
+        return _finish(pdets, pnote, "geometry", use_select, use_index, size, phrase, explicit)
+    raise GroundingError(
+        f"cannot find {phrase!r}: the offline grounding understands places, colours and "
+        f"faces/people/cats/eyes/licence plates, not this",
+        hint="finding other objects needs the grounding model (GroundingDINO, `--profile "
+             "models`); offline, name a place such as 'the top-left corner', 'the left half', "
+             "'the sky', a colour ('the red car'), or give a box 'box x0,y0,x1,y1' (corners) "
+             "or 'rect x,y,w,h'")
+
+
+def _finish(dets: list[Detection], note: str, method: str, select: str, index: int,
+            size: tuple[int, int], phrase: str, explicit: bool) -> Grounding:
+    ordered = dets if select == "keep" else _sort(dets, select, size)
     if not 0 <= index < len(ordered):
         raise ToolArgumentError(f"index {index} is out of range: {phrase!r} gave "
                                 f"{len(ordered)} candidate(s)",
                                 hint=f"use index 0..{len(ordered) - 1}")
     chosen = ordered[index]
-    return [chosen] + [d for i, d in enumerate(ordered) if i != index], note
+    out = [chosen] + [d for i, d in enumerate(ordered) if i != index]
+    ambiguous = False
+    if len(out) > 1 and not explicit and select in ("auto", "keep"):
+        best = max(d.score for d in out)
+        ambiguous = sum(1 for d in out if d.score >= 0.8 * best) > 1
+    return Grounding(out, note, method, "auto" if select == "keep" else select, index,
+                     ambiguous, explicit)
+
+
+def ground(image: Image.Image, phrase: str, *, select: str = "auto",
+           index: int = 0) -> tuple[list[Detection], str]:
+    """Detections for ``phrase`` with the selected one first, and a note."""
+    g = ground_full(image, phrase, select=select, index=index)
+    return g.detections, g.note
+
+
+def ground_phrase(image: Image.Image, phrase: str) -> tuple[list[Detection], str]:
+    """All candidate regions for ``phrase`` and a note (kept for direct use)."""
+    return ground(image, phrase)
 
 
 def run(args: Args, state: ToolState) -> ToolResult:
-    dets, note = ground(state.image, args.phrase, select=args.select, index=args.index)
+    g = ground_full(state.image, args.phrase, select=args.select, index=args.index)
+    dets = g.detections
     first = dets[0]
     w, h = state.image.size
     x0, y0, x1, y1 = first.box
-    msg = f"found {first.label!r} as {note}: box {list(first.box)}"
+    msg = f"found {first.label!r} as {g.note}: box {list(first.box)}"
     if len(dets) > 1:
-        msg += f" ({len(dets)} candidates, selected by {args.select!r})"
-    return ToolResult(detections=dets, message=msg, backend="geometry",
-                      metrics={"candidates": len(dets), "score": round(first.score, 3),
+        msg += f" ({len(dets)} candidates, selected by {g.select!r}" + \
+               (f", index {g.index}" if g.index else "") + ")"
+        if g.ambiguous:
+            msg += "; ambiguous: say which one (e.g. 'the one on the left', 'the largest')"
+    backend = {"box": "geometry", "geometry": "geometry", "geometry-fallback": "geometry",
+               "colour": "colour-segmentation", "detector": "opencv-classical"}[g.method]
+    return ToolResult(detections=dets, message=msg, backend=backend,
+                      metrics={"candidates": len(dets), "ambiguous": g.ambiguous,
+                               "method": g.method, "select": g.select, "index": g.index,
+                               "score": round(first.score, 3),
                                "area_fraction": round((x1 - x0) * (y1 - y0) / float(w * h), 4)})

@@ -1,7 +1,11 @@
-"""insert (first version): paste an image file or render text into a box.
+"""insert: paste an image file or render text at a place or into a box.
 
-Placement: ``box`` when given, else the bounding box of the current mask, else the
-selected detection's box, else the whole image (centred). The pasted image is
+Placement: ``box`` when given, else ``place`` (a phrase grounded like ``ground``:
+"the top-right corner", "the center", "the face"...), else the bounding box of the
+current mask, else the selected detection's box, else the whole image (centred).
+A pasted photo without transparency can have its background removed
+(``remove_background``: GrabCut from a border-inset rectangle); ``shadow`` adds a soft
+drop shadow under it. Recolouring a grounded object is the ``recolor`` tool. The pasted image is
 scaled to fit the box (keeping its aspect, times ``scale``) and keeps its own
 alpha; text is rendered with the font that ships with Pillow. ``result.mask`` is
 where the image changed (the paste's alpha times ``opacity``).
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import cv2
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,9 +27,11 @@ from imagent.tools.types import ToolResult, ToolState
 
 NAME = "insert"
 DESCRIPTION = (
-    "Add an image file (kind='image', path=...) or text (kind='text', text=...) into a box: the "
-    "'box' argument, else the current mask's or detection's box, else the image centre. The "
-    "pasted image keeps its transparency; text uses 'color', 'font_size' and 'outline'.")
+    "Add an image file (kind='image', path=...) or text (kind='text', text=...) at a place: the "
+    "'box' argument, else 'place' (a phrase such as 'the top-right corner'), else the current "
+    "mask's or detection's box, else the image centre. The pasted image keeps its transparency "
+    "or, with remove_background=true, is cut out of its background; shadow=true adds a soft "
+    "drop shadow; text uses 'color', 'font_size' and 'outline'.")
 
 MAX_TEXT_CHARS = 2000
 
@@ -61,6 +68,21 @@ class Args(BaseModel):
     outline: int = Field(0, ge=0, le=50, description="Text outline width in px (contrasting "
                                                      "colour).")
     feather: int = Field(0, ge=0, le=200, description="Soften the pasted edge by this many px.")
+    place: str | None = Field(None, max_length=200,
+                              description="Where to put it, as a phrase: 'the top-right corner', "
+                                          "'the center', 'the bottom half', 'the face'... "
+                                          "(used when no box is given).")
+    remove_background: bool = Field(False, description="kind='image': cut the pasted photo's "
+                                                       "subject out of its background (GrabCut) "
+                                                       "before pasting.")
+    shadow: bool = Field(False, description="Add a soft drop shadow under the pasted content.")
+    shadow_opacity: float = Field(0.5, ge=0.0, le=1.0, description="Darkness of the shadow.")
+    shadow_offset: list[int] | None = Field(None, min_length=2, max_length=2,
+                                            description="Shadow offset [dx, dy] in px; default "
+                                                        "3% of the pasted size, down-right.")
+    shadow_blur: int | None = Field(None, ge=0, le=200, description="Shadow softness (Gaussian "
+                                                                    "sigma px); default 2% of "
+                                                                    "the pasted size.")
 
     @field_validator("color")
     @classmethod
@@ -113,10 +135,16 @@ def render_text(text: str, color: str, *, font_size: int | None, box_wh: tuple[i
     return layer
 
 
-def _placement(state: ToolState, box: list[int] | None) -> tuple[tuple[int, int, int, int], str]:
+def _placement(state: ToolState, box: list[int] | None,
+               place: str | None = None) -> tuple[tuple[int, int, int, int], str]:
     size = state.image.size
     if box is not None:
         return M.check_box(box, size), "the given box"
+    if place:
+        from imagent.tools.ground import ground
+
+        dets, note = ground(state.image, place)
+        return dets[0].box, f"{place!r} ({note})"
     if state.mask is not None:
         m = M.check_mask(state.mask, state.image, allow_empty=True)
         bb = M.mask_bbox(m)
@@ -128,10 +156,42 @@ def _placement(state: ToolState, box: list[int] | None) -> tuple[tuple[int, int,
     return (0, 0, size[0], size[1]), "the whole image (centred)"
 
 
+def remove_background(sticker: Image.Image, *, inset: float = 0.05,
+                      seed: int = 0) -> tuple[Image.Image, float]:
+    """The sticker with its background made transparent by GrabCut, initialised with a
+    rectangle ``inset`` of the size inside its border (the border is background).
+    Returns (RGBA image, fraction of the pixels kept)."""
+    rgb = np.asarray(sticker.convert("RGB"), np.uint8)
+    h, w = rgb.shape[:2]
+    if min(w, h) < 8:
+        raise ToolArgumentError(f"insert: the pasted image is {w}x{h}, too small to remove its "
+                                "background", hint="use remove_background=false")
+    dx, dy = max(1, int(round(w * inset))), max(1, int(round(h * inset)))
+    gc = np.zeros((h, w), np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(int(seed))
+    cv2.grabCut(np.ascontiguousarray(rgb[..., ::-1]), gc, (dx, dy, w - 2 * dx, h - 2 * dy),
+                bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
+    fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.float32)
+    if fg.sum() == 0:
+        raise ToolArgumentError("insert: background removal kept nothing of the pasted image",
+                                hint="use remove_background=false, or a PNG with transparency")
+    fg = M.fill_holes(fg)
+    alpha = M.feather(fg, 1, where="inside") if min(w, h) >= 16 else fg
+    out = sticker.convert("RGBA")
+    if "A" in sticker.getbands():
+        alpha = np.minimum(alpha, np.asarray(sticker.getchannel("A"), np.float32) / 255.0)
+    out.putalpha(Image.fromarray(np.round(alpha * 255.0).astype(np.uint8)))
+    return out, float((alpha >= 0.5).mean())
+
+
 def paste(image: Image.Image, sticker: Image.Image, box: tuple[int, int, int, int], *,
           scale: float = 1.0, opacity: float = 1.0, feather: int = 0,
-          fit: bool = True) -> tuple[Image.Image, np.ndarray]:
-    """Composite RGBA ``sticker`` centred in ``box`` (fit to it when ``fit``).
+          fit: bool = True, shadow: bool = False, shadow_opacity: float = 0.5,
+          shadow_offset: list[int] | None = None,
+          shadow_blur: int | None = None) -> tuple[Image.Image, np.ndarray]:
+    """Composite RGBA ``sticker`` centred in ``box`` (fit to it when ``fit``), with an
+    optional soft drop shadow (the sticker's alpha, offset, blurred, darkened).
 
     Returns (new image, float32 mask of where it changed).
     """
@@ -163,30 +223,54 @@ def paste(image: Image.Image, sticker: Image.Image, box: tuple[int, int, int, in
         alpha = M.feather(alpha, feather, where="inside")
     alpha *= float(opacity)
     base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    changed = alpha
+    if shadow and shadow_opacity > 0:
+        size = max(nw, nh)
+        ox, oy = shadow_offset if shadow_offset is not None else \
+            (max(1, round(0.03 * size)), max(1, round(0.03 * size)))
+        sigma = shadow_blur if shadow_blur is not None else max(1, round(0.02 * size))
+        sh = np.zeros_like(alpha)
+        sx0, sy0 = max(0, -int(ox)), max(0, -int(oy))
+        dx0, dy0 = max(0, int(ox)), max(0, int(oy))
+        hh, ww = alpha.shape[0] - abs(int(oy)), alpha.shape[1] - abs(int(ox))
+        if hh > 0 and ww > 0:
+            sh[dy0:dy0 + hh, dx0:dx0 + ww] = alpha[sy0:sy0 + hh, sx0:sx0 + ww]
+        if sigma > 0:
+            sh = cv2.GaussianBlur(sh, (0, 0), sigmaX=float(sigma))
+        sh = np.clip(sh * float(shadow_opacity), 0.0, 1.0)
+        sh[sh < 1.0 / 512] = 0.0  # the far tail of the blur changes nothing visible
+        base = base * (1.0 - sh[..., None])
+        changed = np.maximum(alpha, sh)
     out = base * (1.0 - alpha[..., None]) + layer * alpha[..., None]
-    out_u8 = np.where(alpha[..., None] > 0, np.clip(np.round(out), 0, 255).astype(np.uint8),
+    out_u8 = np.where(changed[..., None] > 0, np.clip(np.round(out), 0, 255).astype(np.uint8),
                       np.asarray(image.convert("RGB")))
-    return Image.fromarray(out_u8), alpha
+    return Image.fromarray(out_u8), changed.astype(np.float32)
 
 
 def run(args: Args, state: ToolState) -> ToolResult:
-    box, where = _placement(state, args.box)
+    box, where = _placement(state, args.box, args.place)
     bw, bh = box[2] - box[0], box[3] - box[1]
     if args.kind == "image":
         loaded = load_image(args.path)  # type: ignore[arg-type]
         sticker = loaded.image.convert("RGBA")
         if loaded.alpha is not None:
             sticker.putalpha(loaded.alpha)
-        # seam: GrabCut background removal of the pasted photo, a drop shadow and
-        # recolouring land with the tools-deepening issue.
+        kept = None
+        if args.remove_background:
+            sticker, kept = remove_background(sticker)
         out, changed = paste(state.image, sticker, box, scale=args.scale, opacity=args.opacity,
-                             feather=args.feather)
-        what = f"image {args.path!r}"
+                             feather=args.feather, shadow=args.shadow,
+                             shadow_opacity=args.shadow_opacity,
+                             shadow_offset=args.shadow_offset, shadow_blur=args.shadow_blur)
+        what = f"image {args.path!r}" + (f" (background removed, {kept:.0%} kept)"
+                                         if kept is not None else "")
     else:
         layer = render_text(args.text or "", args.color, font_size=args.font_size,
                             box_wh=(bw, bh), scale=args.scale, outline=args.outline)
         out, changed = paste(state.image, layer, box, scale=1.0, opacity=args.opacity,
-                             feather=args.feather, fit=False)
+                             feather=args.feather, fit=False, shadow=args.shadow,
+                             shadow_opacity=args.shadow_opacity,
+                             shadow_offset=args.shadow_offset, shadow_blur=args.shadow_blur)
         what = f"text {args.text!r}"
     if not (changed > 0).any():
         raise ToolArgumentError(f"insert: {what} changes no pixel (opacity={args.opacity:g})",

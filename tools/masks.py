@@ -254,3 +254,140 @@ def crop_box_around(mask: np.ndarray, image_size: Sequence[int], margin: float,
     m = max(int(min_margin), margin_px(margin, bb))
     x0, y0, x1, y1 = bb
     return max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+
+
+# ----------------------------------------------------------------------------- set operations
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with its holes filled (regions of 0 not connected to the image border)."""
+    m = np.ascontiguousarray(mask, dtype=np.float32)
+    b = (m >= 0.5).astype(np.uint8)
+    h, w = b.shape
+    if h < 3 or w < 3 or not b.any():
+        return m.copy()
+    pad = np.zeros((h + 2, w + 2), np.uint8)
+    pad[1:-1, 1:-1] = b
+    ff_mask = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(pad, ff_mask, (0, 0), 2)
+    holes = pad[1:-1, 1:-1] == 0
+    return np.where(holes, np.float32(1.0), m).astype(np.float32)
+
+
+def union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum(np.asarray(a, np.float32), np.asarray(b, np.float32))
+
+
+def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.minimum(np.asarray(a, np.float32), np.asarray(b, np.float32))
+
+
+def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.clip(np.asarray(a, np.float32) - np.asarray(b, np.float32), 0.0, 1.0)
+
+
+def shrink_schedule(mask: np.ndarray, steps: int = 5, *, grow: float = 0.1,
+                    min_px: int = 1) -> list[np.ndarray]:
+    """Masks from dilated to thin, for Blended Latent Diffusion's progressive shrinking.
+
+    The first mask is ``mask`` dilated by ``grow`` x its larger bbox side (at least
+    ``min_px``); the last is ``mask`` itself (binarised at 0.5); the ones between
+    shrink linearly in dilation radius. Pure numpy/OpenCV, deterministic.
+    """
+    steps = int(steps)
+    if steps < 1:
+        raise ToolArgumentError(f"shrink schedule needs steps >= 1, got {steps}")
+    if grow < 0:
+        raise ToolArgumentError(f"shrink schedule grow must be >= 0, got {grow!r}")
+    base = (np.asarray(mask, np.float32) >= 0.5).astype(np.float32)
+    bb = mask_bbox(base)
+    if bb is None:
+        raise MaskError("the mask selects nothing", hint="select a region first")
+    r0 = max(int(min_px), int(round(grow * max(bb[2] - bb[0], bb[3] - bb[1]))))
+    if steps == 1:
+        return [base]
+    radii = [int(round(r0 * (steps - 1 - i) / (steps - 1))) for i in range(steps)]
+    return [dilate(base, r) for r in radii]
+
+
+# ----------------------------------------------------------------------------- image-aware
+def grabcut_refine(image: Image.Image, mask: np.ndarray, *, iterations: int = 4,
+                   seed: int = 0) -> np.ndarray:
+    """Refine a rough mask (a box, an ellipse) to the object's outline with GrabCut.
+
+    Works on a crop around the mask (with a margin) so the cost follows the region.
+    Pixels outside the rough mask stay background; its inner core (eroded) is
+    "probably foreground", the rest "probably background"... GrabCut decides.
+    Falls back to the rough mask when GrabCut keeps (almost) nothing.
+    """
+    w, h = image.size
+    rough = np.asarray(mask, np.float32) >= 0.5
+    bb = mask_bbox(rough.astype(np.float32))
+    if bb is None:
+        raise MaskError("the mask selects nothing", hint="select a region first")
+    x0, y0, x1, y1 = bb
+    if min(x1 - x0, y1 - y0) < 8:
+        return rough.astype(np.float32)
+    m = max(8, int(0.1 * max(x1 - x0, y1 - y0)))
+    cx0, cy0, cx1, cy1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+    crop = np.ascontiguousarray(np.asarray(image.convert("RGB"), np.uint8)[cy0:cy1, cx0:cx1, ::-1])
+    r = rough[cy0:cy1, cx0:cx1]
+    gc = np.full(r.shape, cv2.GC_BGD, np.uint8)
+    gc[r] = cv2.GC_PR_FGD
+    if not (gc == cv2.GC_BGD).any():  # the rough mask fills the crop: nothing is "outside"
+        return rough.astype(np.float32)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(int(seed))
+    try:
+        cv2.grabCut(crop, gc, None, bgd, fgd, int(iterations), cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return rough.astype(np.float32)
+    fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    if fg.sum() < 0.05 * r.sum():
+        return rough.astype(np.float32)
+    out = np.zeros((h, w), np.float32)
+    out[cy0:cy1, cx0:cx1] = fg.astype(np.float32)
+    return fill_holes(out)
+
+
+def shadow_grow(image: Image.Image, mask: np.ndarray, *, max_extent: float = 0.5,
+                darker: float = 0.18) -> tuple[np.ndarray, int]:
+    """Extend the mask over an attached shadow: a darker region touching the object.
+
+    Candidate pixels lie within ``max_extent`` x the object's larger side of the mask
+    (the bound), outside it, and are darker than the surroundings by ``darker``
+    (relative luminance below the median of the ring around the object, times
+    1 - darker). Only the connected parts that touch the mask are added. Returns
+    (new mask, number of pixels added).
+    """
+    w, h = image.size
+    m = np.asarray(mask, np.float32)
+    obj = m >= 0.5
+    bb = mask_bbox(obj.astype(np.float32))
+    if bb is None:
+        raise MaskError("the mask selects nothing", hint="select a region first")
+    size = max(bb[2] - bb[0], bb[3] - bb[1])
+    reach = max(2, int(round(max_extent * size)))
+    x0, y0 = max(0, bb[0] - reach - 2), max(0, bb[1] - reach - 2)
+    x1, y1 = min(w, bb[2] + reach + 2), min(h, bb[3] + reach + 2)
+    lum = cv2.cvtColor(np.asarray(image.convert("RGB"), np.uint8)[y0:y1, x0:x1],
+                       cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    o = obj[y0:y1, x0:x1]
+    near = dilate(o.astype(np.float32), reach) >= 0.5
+    ring = near & ~o
+    if not ring.any():
+        return m.copy(), 0
+    ref = float(np.median(lum[ring]))
+    dark = ring & (lum < ref * (1.0 - darker))
+    if not dark.any():
+        return m.copy(), 0
+    dark_u8 = cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) \
+        if min(dark.shape) >= 3 else dark.astype(np.uint8)
+    n, labels = cv2.connectedComponents(dark_u8, connectivity=8)
+    touch = dilate(o.astype(np.float32), 2) >= 0.5
+    keep = set(np.unique(labels[touch & (dark_u8 > 0)]).tolist()) - {0}
+    if not keep:
+        return m.copy(), 0
+    add = np.isin(labels, list(keep))
+    out = m.copy()
+    sub = out[y0:y1, x0:x1]
+    sub[add] = 1.0
+    return out, int(add.sum())

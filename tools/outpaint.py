@@ -20,6 +20,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagent.errors import ToolArgumentError
+from imagent.tools import patchfill as PF
 from imagent.tools.remove import patchmatch_module
 from imagent.tools.types import ToolResult, ToolState
 
@@ -35,7 +36,7 @@ MAX_FACTOR = 4.0  # one side may add at most 4x the image's width (left/right) o
 MAX_SIDE_PX = 20_000  # and no side of the result may exceed this
 DEFAULT_MAX_PIXELS = 40_000_000
 SEAM_PX = 6
-PATCH_SIZE = 5
+TILE_PX = 160  # each side is filled outward in tiles at most this deep
 
 
 class Args(BaseModel):
@@ -137,23 +138,54 @@ def plan_extension(size: tuple[int, int], *, left: int = 0, right: int = 0, top:
     return add
 
 
-def _fill_strip(canvas: np.ndarray, known: np.ndarray, box: tuple[int, int, int, int],
-                pm, seed: int) -> None:
-    """PatchMatch-fill the unknown pixels of canvas[box] in place, using the known ones."""
+def _fill_box(canvas: np.ndarray, known: np.ndarray, box: tuple[int, int, int, int],
+              pm, seed: int, check_cancelled=None) -> dict:
+    """Fill the unknown pixels of canvas[box] in place from its known ones (hybrid fill)."""
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(canvas[y0:y1, x0:x1])
     hole = ~known[y0:y1, x0:x1]
     if not hole.any() or hole.all():
-        return
-    pm.set_random_seed(int(seed))
-    filled = pm.inpaint(crop, np.ascontiguousarray(hole.astype(np.uint8) * 255),
-                        patch_size=PATCH_SIZE)
+        return {}
+    filled, info = PF.fill(crop, hole, pm, seed=seed, check_cancelled=check_cancelled)
     canvas[y0:y1, x0:x1][hole] = filled[hole]
     known[y0:y1, x0:x1] = True
+    return info
 
 
-def outpaint_image(image: Image.Image, add: dict[str, int], *,
-                   seed: int = 0) -> tuple[Image.Image, np.ndarray, dict]:
+def _side_tiles(side: str, depth: int, rect: tuple[int, int, int, int], size: tuple[int, int],
+                tile: int) -> list[tuple[int, int, int, int]]:
+    """The boxes that fill one side outward, each ``<= tile`` px of new area deep.
+
+    Each box also holds a band of already-known pixels next to it (three times the
+    tile depth, at least 48 px), the texture source. ``rect`` is the known rectangle
+    when the side starts. Left/right tiles span its rows; top/bottom tiles span the
+    full new width (corners included).
+    """
+    x0, y0, x1, y1 = rect
+    nw, nh = size
+    out = []
+    done = 0
+    while done < depth:
+        step = min(tile, depth - done)
+        band = max(48, 3 * step)
+        if side == "left":
+            edge = x0 - done
+            out.append((edge - step, y0, min(x1, edge + band), y1))
+        elif side == "right":
+            edge = x1 + done
+            out.append((max(x0, edge - band), y0, edge + step, y1))
+        elif side == "top":
+            edge = y0 - done
+            out.append((0, edge - step, nw, min(y1, edge + band)))
+        else:
+            edge = y1 + done
+            out.append((0, max(y0, edge - band), nw, edge + step))
+        done += step
+    return out
+
+
+def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,
+                   check_cancelled=None) -> tuple[Image.Image, np.ndarray, dict]:
     """Extend ``image`` by ``add`` px per side. Returns (image, new-area mask, info)."""
     t0 = time.perf_counter()
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -167,19 +199,22 @@ def outpaint_image(image: Image.Image, add: dict[str, int], *,
     canvas = reflected.copy()
     if pm is not None:
         known = ~new_area
-        # left/right on the original rows, then top/bottom on the full new width
-        if L:
-            band = min(w, max(48, 2 * L))
-            _fill_strip(canvas, known, (0, T, L + band, T + h), pm, seed)
-        if R:
-            band = min(w, max(48, 2 * R))
-            _fill_strip(canvas, known, (L + w - band, T, nw, T + h), pm, seed + 1)
-        if T:
-            band = min(h, max(48, 2 * T))
-            _fill_strip(canvas, known, (0, 0, nw, T + band), pm, seed + 2)
-        if B:
-            band = min(h, max(48, 2 * B))
-            _fill_strip(canvas, known, (0, T + h - band, nw, nh), pm, seed + 3)
+        tiles = 0
+        # left/right on the original rows, then top/bottom on the full new width; each
+        # side outward in tiles at most TILE_PX deep, so a large extension stays bounded
+        rect = [L, T, L + w, T + h]
+        for k, side in enumerate(SIDES):
+            if not add[side]:
+                continue
+            for box in _side_tiles(side, add[side], tuple(rect), (nw, nh), TILE_PX):
+                if check_cancelled:
+                    check_cancelled()
+                _fill_box(canvas, known, box, pm, seed + 7 * k + tiles, check_cancelled)
+                tiles += 1
+            if side == "left":
+                rect[0] = 0
+            elif side == "right":
+                rect[2] = nw
         backend, note = "patchmatch", ""
         # seam: blend from the mirrored edge (continuous with the original) to the fill,
         # over SEAM_PX inside the new area only
@@ -192,6 +227,7 @@ def outpaint_image(image: Image.Image, add: dict[str, int], *,
         backend, note = "reflect", " (PatchMatch is unavailable: the new area is a mirror of the edge)"
     canvas[T:T + h, L:L + w] = rgb  # the original, bit-identical at its offset
     info = {"backend": backend, "note": note, "new_size": [nw, nh], "added": dict(add),
+            "tiles": tiles if pm is not None else 0,
             "offset": [L, T], "new_area_fraction": round(float(new_area.mean()), 4),
             "seed": int(seed), "elapsed_ms": round((time.perf_counter() - t0) * 1000.0, 1)}
     return Image.fromarray(canvas), new_area.astype(np.float32), info
@@ -213,7 +249,8 @@ def run(args: Args, state: ToolState) -> ToolResult:
                          sides=list(args.sides) if args.sides else None,
                          max_pixels=args.max_pixels)
     state.emit(kind="progress", tool=NAME, message="filling the new area")
-    out, new_mask, info = outpaint_image(state.image, add, seed=args.seed)
+    out, new_mask, info = outpaint_image(state.image, add, seed=args.seed,
+                                         check_cancelled=state.check_cancelled)
     grown = ", ".join(f"{k} +{v}px" for k, v in add.items() if v)
     w, h = state.image.size
     metrics = {k: v for k, v in info.items() if k != "note"}

@@ -164,10 +164,10 @@ def _short(value: Any, limit: int = 80) -> str:
 def default_registry() -> Registry:
     """The registry of every built-in tool and the session calls (built once)."""
     from imagent.tools import (build_mask, extract, global_edit, ground, insert, outpaint,
-                               remove, session_calls)
+                               recolor, remove, session_calls)
 
     reg = Registry()
-    for mod in (ground, build_mask, remove, insert, outpaint, global_edit, extract):
+    for mod in (ground, build_mask, remove, insert, outpaint, global_edit, extract, recolor):
         reg.register(ToolSpec(name=mod.NAME, description=mod.DESCRIPTION, args_model=mod.Args,
                               run=mod.run))
     reg.register(ToolSpec("undo", session_calls.UNDO_DESCRIPTION, session_calls.UndoArgs,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagent.errors import MaskError, ModelUnavailableError
 from imagent.tools import masks as M
+from imagent.tools import patchfill as PF
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "remove"
@@ -38,16 +39,22 @@ class Args(BaseModel):
     backend: Literal["auto", "patchmatch", "telea"] = Field(
         "auto", description="Fill method: 'patchmatch' (texture copy, best), 'telea' (smooth "
                             "diffusion, for thin scratches), 'auto' = patchmatch when available.")
-    patch_size: int = Field(5, ge=1, le=32, description="PatchMatch patch radius in px: larger "
-                                                        "follows larger structures but is slower.")
+    patch_size: int | None = Field(None, ge=1, le=32,
+                                   description="PatchMatch patch radius in px: larger follows "
+                                               "larger structures but is slower; None = chosen "
+                                               "by the hole size.")
     # A tight ring of context: a wide one lets PatchMatch copy salient things (faces,
     # text) from further away into the hole. Tuned properly in the embedded-tools work.
     margin: float = Field(0.25, ge=0.0, le=4096.0,
                           description="Context around the mask used as the texture source: below "
                                       "1 = fraction of the region's larger side, 1 and above = "
                                       "pixels (at least 16 px).")
-    feather: int = Field(2, ge=0, le=64, description="Blend the fill over this many px inside "
-                                                     "the mask edge (outside stays untouched).")
+    # 0 by default: the fill is computed with the surrounding pixels, so its edge is
+    # already continuous, and a ramp inside the mask mixes the removed object's own edge
+    # pixels back in (a ghost outline with a tight mask). Soft masks are still honoured.
+    feather: int = Field(0, ge=0, le=64, description="Blend the fill with the original over this "
+                                                     "many px inside the mask edge (outside stays "
+                                                     "untouched); soft mask values always blend.")
 
 
 def patchmatch_module():
@@ -60,26 +67,32 @@ def patchmatch_module():
 
 
 def inpaint_region(rgb: np.ndarray, hole: np.ndarray, *, backend: str = "auto", seed: int = 0,
-                   patch_size: int = 5) -> tuple[np.ndarray, str, str]:
-    """Fill ``hole`` (bool H x W) of uint8 RGB ``rgb``; returns (filled, backend, note)."""
+                   patch_size: int | None = None, check_cancelled=None,
+                   info: dict | None = None) -> tuple[np.ndarray, str, str]:
+    """Fill ``hole`` (bool H x W) of uint8 RGB ``rgb``; returns (filled, backend, note).
+
+    ``info`` (a dict), when given, receives the fill's figures (patch size, scale...).
+    """
     pm = patchmatch_module() if backend in ("auto", "patchmatch") else None
     if backend == "patchmatch" and pm is None:
         raise ModelUnavailableError("the PatchMatch library (pypatchmatch) could not be loaded",
                                     hint="reinstall pypatchmatch, or use backend='telea'")
-    hole_u8 = np.ascontiguousarray(hole.astype(np.uint8) * 255)
     if pm is not None:
-        pm.set_random_seed(int(seed))
-        filled = pm.inpaint(np.ascontiguousarray(rgb), hole_u8, patch_size=int(patch_size))
+        filled, fi = PF.fill(rgb, hole, pm, seed=seed, patch_size=patch_size,
+                             check_cancelled=check_cancelled)
+        if info is not None:
+            info.update(fi)
         return filled, "patchmatch", ""
-    radius = max(3, int(patch_size))
-    filled = cv2.inpaint(np.ascontiguousarray(rgb), hole_u8, radius, cv2.INPAINT_TELEA)
+    radius = max(3, int(patch_size or 3))
+    filled = cv2.inpaint(np.ascontiguousarray(rgb), np.ascontiguousarray(hole.astype(np.uint8) * 255),
+                         radius, cv2.INPAINT_TELEA)
     note = "" if backend == "telea" else " (PatchMatch is unavailable: used the OpenCV Telea fallback)"
     return filled, "opencv-telea", note
 
 
 def remove_region(image: Image.Image, mask: np.ndarray, *, seed: int = 0, backend: str = "auto",
-                  patch_size: int = 5, margin: float = 0.25,
-                  feather: int = 2) -> tuple[Image.Image, dict]:
+                  patch_size: int | None = None, margin: float = 0.25, feather: int = 0,
+                  check_cancelled=None) -> tuple[Image.Image, dict]:
     """Remove the masked region of ``image``. Returns (new image, info dict)."""
     t0 = time.perf_counter()
     m = M.check_mask(mask, image, allow_empty=False, allow_full=False)
@@ -88,46 +101,55 @@ def remove_region(image: Image.Image, mask: np.ndarray, *, seed: int = 0, backen
         raise MaskError("the mask covers every pixel, so there is nothing to copy texture from",
                         hint="select a smaller region; use global_edit for whole-image changes")
     w, h = image.size
+    n_hole = int(np.count_nonzero(hole_full))
+    ps = int(patch_size) if patch_size else PF.auto_patch_size(n_hole)
     # PatchMatch needs whole patches of known pixels around the hole at every pyramid
     # level; with a thin ring of context it leaves the hole black. Keep >= 4 patches.
-    min_ctx = max(MIN_CONTEXT_PX, 4 * (2 * int(patch_size) + 1))
+    min_ctx = max(MIN_CONTEXT_PX, 4 * (2 * ps + 1))
     x0, y0, x1, y1 = M.crop_box_around(m, (w, h), margin, min_margin=min_ctx)
     if hole_full[y0:y1, x0:x1].all():  # no source pixels in the crop: use the whole image
         x0, y0, x1, y1 = 0, 0, w, h
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    # only the crop goes to numpy: on a large photo the cost follows the region
+    crop = np.ascontiguousarray(np.asarray(image.crop((x0, y0, x1, y1)).convert("RGB"),
+                                           dtype=np.uint8))
     cm = m[y0:y1, x0:x1]
     hole = cm > 0
-    filled, used, note = inpaint_region(crop, hole, backend=backend, seed=seed,
-                                        patch_size=patch_size)
+    fill_info: dict = {}
+    filled, used, note = inpaint_region(crop, hole, backend=backend, seed=seed, patch_size=ps,
+                                        check_cancelled=check_cancelled, info=fill_info)
     if used == "patchmatch" and _left_black(crop, filled, hole) and (x1 - x0, y1 - y0) != (w, h):
         # too little context in the crop: retry once with the whole image as the source
         x0, y0, x1, y1 = 0, 0, w, h
-        crop, cm = rgb, m
+        crop, cm = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8)), m
         hole = cm > 0
-        filled, used, note = inpaint_region(crop, hole, backend=backend, seed=seed,
-                                            patch_size=patch_size)
+        filled, used, note = inpaint_region(crop, hole, backend=backend, seed=seed, patch_size=ps,
+                                            check_cancelled=check_cancelled, info=fill_info)
     if used == "patchmatch" and _left_black(crop, filled, hole):
-        raise MaskError(f"PatchMatch found no source texture for the {hole.sum()} px hole "
-                        f"(patch_size={patch_size}); the mask leaves too little of the image",
+        raise MaskError(f"PatchMatch found no source texture for the {int(hole.sum())} px hole "
+                        f"(patch_size={ps}); the mask leaves too little of the image",
                         hint="use a smaller mask or a smaller patch_size, or backend='telea'")
     alpha = M.feather(cm, feather, where="inside") if feather else cm
     alpha = np.where(hole, alpha, 0.0).astype(np.float32)[..., None]
     blended = np.round(crop.astype(np.float32) * (1.0 - alpha) + filled.astype(np.float32) * alpha)
     blended = np.clip(blended, 0, 255).astype(np.uint8)
-    out = rgb.copy()
-    out[y0:y1, x0:x1] = np.where(hole[..., None], blended, crop)
+    out = image.convert("RGB") if image.mode != "RGB" else image.copy()
+    out.paste(Image.fromarray(np.where(hole[..., None], blended, crop)), (x0, y0))
     info = {"backend": used, "note": note, "hole_fraction": round(float(hole_full.mean()), 4),
             "crop": [x0, y0, x1, y1], "crop_size": [x1 - x0, y1 - y0],
-            "patch_size": int(patch_size), "seed": int(seed),
+            "patch_size": fill_info.get("patch_size", ps), "seed": int(seed),
+            "scale": fill_info.get("scale", 1.0), "texture_gain": fill_info.get("texture_gain"),
             "elapsed_ms": round((time.perf_counter() - t0) * 1000.0, 1)}
-    return Image.fromarray(out), info
+    return out, info
 
 
 def _left_black(src: np.ndarray, filled: np.ndarray, hole: np.ndarray) -> bool:
     """PatchMatch's failure mode: hole pixels left (0, 0, 0) where the source has no black."""
     n = int(hole.sum())
     if n == 0:
+        return False
+    step = max(1, int((hole.size / 250_000) ** 0.5))  # a sample is enough on large crops
+    hole, src, filled = hole[::step, ::step], src[::step, ::step], filled[::step, ::step]
+    if not hole.any():
         return False
     black_fill = float((filled[hole] == 0).all(axis=1).mean())
     known = ~hole
@@ -141,7 +163,8 @@ def run(args: Args, state: ToolState) -> ToolResult:
                         hint="select the object first: ground(phrase=...) then build_mask()")
     state.emit(kind="progress", tool=NAME, message="filling the region")
     out, info = remove_region(state.image, state.mask, seed=args.seed, backend=args.backend,
-                              patch_size=args.patch_size, margin=args.margin, feather=args.feather)
+                              patch_size=args.patch_size, margin=args.margin, feather=args.feather,
+                              check_cancelled=state.check_cancelled)
     metrics = {k: v for k, v in info.items() if k not in ("note", "backend")}
     metrics["backend"] = info["backend"]
     cw, ch = info["crop_size"]

@@ -61,6 +61,9 @@ BIG_WRITER = textwrap.dedent("""
     from imagent.sessions import Store
 
     store = Store(sys.argv[1])
+    # One complete blob before "ready": however loaded the machine, every run has
+    # something on disk, and the kill lands in one of the later writes.
+    store.blobs.write(os.urandom(8 * 1024 * 1024))
     print("ready", flush=True)
     while True:
         store.blobs.write(os.urandom(8 * 1024 * 1024))

@@ -153,3 +153,84 @@ def test_one_pixel_image():
     m = build_mask(img, source="detections", detections=[Detection((0, 0, 1, 1), 1, "a")],
                    dilate=3, feather=2)
     assert m.shape == (1, 1) and m[0, 0] == 1.0
+
+
+# ----------------------------------------------------------------------------- deeper masks
+def _object_scene():
+    """A dark disc on a light textured floor with a darker shadow attached to its right."""
+    rng = np.random.default_rng(5)
+    arr = np.clip(rng.normal(200, 4, (80, 120, 3)), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[0:80, 0:120]
+    disc = (yy - 40) ** 2 + (xx - 40) ** 2 <= 15 ** 2
+    shadow = (np.abs(yy - 50) <= 5) & (xx >= 50) & (xx < 72) & ~disc
+    arr[shadow] = (120, 120, 125)
+    arr[disc] = (200, 40, 40)
+    return Image.fromarray(arr), disc, shadow
+
+
+def test_grabcut_refines_a_box_to_the_object():
+    img, disc, _ = _object_scene()
+    st = ToolState(image=img)
+    res = _run(st, source="box", box=[20, 20, 61, 61], refine="grabcut")
+    m = res.mask >= 0.5
+    iou = (m & disc).sum() / (m | disc).sum()
+    assert iou > 0.85 and m.sum() < 0.9 * 41 * 41
+    assert "grabcut_kept_fraction" in res.metrics
+
+
+def test_shadow_grow_adds_the_attached_dark_region_only():
+    img, disc, shadow = _object_scene()
+    grown, added = M.shadow_grow(img, disc.astype(np.float32))
+    assert added > 0.8 * shadow.sum()
+    assert grown[shadow].mean() > 0.8
+    assert grown[~(disc | shadow)].sum() < 0.1 * shadow.sum()
+    # no shadow: nothing added
+    flat = Image.fromarray(np.full((80, 120, 3), 200, np.uint8))
+    _, added = M.shadow_grow(flat, disc.astype(np.float32))
+    assert added == 0
+
+
+def test_fill_holes_erode_combine_and_all():
+    ring = np.zeros((H, W), np.float32)
+    ring[10:40, 10:40] = 1
+    ring[20:30, 20:30] = 0
+    assert M.fill_holes(ring)[25, 25] == 1.0 and M.fill_holes(ring)[5, 5] == 0.0
+    st = ToolState(image=_img(), detections=[
+        Detection((0, 0, 20, 20), 0.9, "a"), Detection((50, 30, 70, 50), 0.8, "b")])
+    res = _run(st, source="all")
+    assert res.mask[5, 5] == 1 and res.mask[40, 60] == 1 and res.mask[25, 35] == 0
+    st.mask = res.mask
+    inter = _run(st, source="box", box=[10, 10, 60, 40], combine="intersection").mask
+    assert inter[15, 15] == 1 and inter[35, 55] == 1 and inter[5, 5] == 0
+    st.mask = res.mask
+    sub = _run(st, source="box", box=[0, 0, 10, 10], combine="subtract").mask
+    assert sub[5, 5] == 0 and sub[15, 15] == 1
+    er = _run(ToolState(image=_img()), source="box", box=[10, 10, 50, 50], erode=5).mask
+    assert er[12, 12] == 0 and er[30, 30] == 1
+    with pytest.raises(MaskError, match="combine='union' needs a current mask"):
+        _run(ToolState(image=_img()), source="box", box=[1, 1, 5, 5], combine="union")
+    with pytest.raises(MaskError, match="selects nothing"):
+        _run(ToolState(image=_img()), source="box", box=[10, 10, 14, 14], erode=5)
+
+
+def test_shrink_schedule_goes_from_dilated_to_thin():
+    m = np.zeros((H, W), np.float32)
+    m[20:40, 30:60] = 1
+    sched = M.shrink_schedule(m, steps=4, grow=0.2)
+    areas = [float(s.sum()) for s in sched]
+    assert len(sched) == 4 and areas == sorted(areas, reverse=True)
+    np.testing.assert_array_equal(sched[-1], m)
+    assert all(((s >= m)).all() for s in sched)
+    with pytest.raises(MaskError):
+        M.shrink_schedule(np.zeros((H, W), np.float32))
+    with pytest.raises(ToolArgumentError):
+        M.shrink_schedule(m, steps=0)
+
+
+def test_bad_boxes_and_masks_are_clear_errors():
+    with pytest.raises(ToolArgumentError) as ei:
+        _run(ToolState(image=_img()), source="box", box=[200, 200, 300, 300])
+    assert "96x64" in str(ei.value)
+    one = Image.new("RGB", (1, 1))
+    assert _run(ToolState(image=one), source="box", box=[0, 0, 1, 1], refine="grabcut",
+                shadow=True, fill_holes=True).mask.shape == (1, 1)

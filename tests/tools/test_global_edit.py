@@ -26,7 +26,7 @@ def _mean(img):
 
 
 @pytest.mark.parametrize("op", [k for k, v in GE.OPERATIONS.items()
-                                if not v.geometric])
+                                if not v.geometric and not v.auto])
 def test_every_colour_operation_changes_and_is_deterministic(op):
     st = ToolState(image=_img())
     a = _run(st, operation=op)
@@ -134,3 +134,72 @@ def test_one_pixel_image():
             args["width"] = 3
         res = _run(ToolState(image=one), **args)
         assert res.image is not None, op
+
+
+def _cast(w=W, h=H):
+    """A photo-like image with a warm colour cast, haze or darkness to correct."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([60 + 120 * x / w, 50 + 100 * y / h, 90 + 60 * np.sin(x / 7.0)], axis=2)
+    return np.clip(base + rng.normal(0, 4, base.shape), 0, 255)
+
+
+def test_auto_white_balance_removes_a_cast():
+    arr = _cast() * np.array([1.25, 1.0, 0.7])
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    out = np.asarray(GE.adjust(img, "white_balance")[0], np.float32)
+    spread = lambda a: float(np.ptp(a.reshape(-1, 3).mean(axis=0)))  # noqa: E731
+    assert spread(out) < 0.5 * spread(np.asarray(img, np.float32))
+    # a neutral image stays (nearly) as it is
+    grey = Image.fromarray(np.full((H, W, 3), 128, np.uint8))
+    assert np.abs(np.asarray(GE.adjust(grey, "white_balance")[0], int) - 128).max() <= 1
+
+
+def test_dehaze_restores_contrast_and_low_light_lifts_shadows():
+    clear = _cast()
+    hazy = Image.fromarray((0.5 * clear + 0.5 * 230).astype(np.uint8))
+    out = np.asarray(GE.adjust(hazy, "dehaze")[0], np.float32)
+    assert out.std() > 1.4 * np.asarray(hazy, np.float32).std()
+    dark = Image.fromarray((clear * 0.15).astype(np.uint8))
+    lifted = np.asarray(GE.adjust(dark, "low_light")[0], np.float32)
+    assert lifted.mean() > 2.0 * np.asarray(dark, np.float32).mean()
+
+
+def test_denoise_vignette_tint():
+    clean = _cast()
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 12, clean.shape), 0, 255)
+    out = np.asarray(GE.adjust(Image.fromarray(noisy.astype(np.uint8)), "denoise")[0], np.float32)
+    assert np.abs(out - clean).mean() < 0.75 * np.abs(noisy - clean).mean()
+    flat = Image.fromarray(np.full((H, W, 3), 200, np.uint8))
+    v = np.asarray(GE.adjust(flat, "vignette", 0.6)[0], np.float32)
+    assert v[0, 0].mean() < 120 and v[H // 2, W // 2].mean() == 200
+    t = np.asarray(GE.adjust(flat, "tint", 0.5)[0], np.float32)
+    assert t[..., 1].mean() < t[..., 0].mean()
+    t = np.asarray(GE.adjust(flat, "tint", -0.5)[0], np.float32)
+    assert t[..., 1].mean() > t[..., 0].mean()
+
+
+def test_synonyms_and_strength_words():
+    st = ToolState(image=_img())
+    res = _run(st, operation="greyscale")
+    assert res.extra["call"]["args"]["operation"] == "black_and_white"
+    assert _run(st, operation="Auto White-Balance").extra["call"]["args"]["operation"] == \
+        "white_balance"
+    bit = GE.amount_for("brightness", "a bit")
+    much = GE.amount_for("brightness", "much")
+    assert bit == GE.OPERATIONS["brightness"].default and much > 2 * bit
+    assert GE.amount_for("brightness", "slightly", sign=-1) < 0
+    assert GE.amount_for("flip", "much") is None
+    img = _img()
+    assert _mean(GE.adjust(img, "brightness", much)[0]) > _mean(GE.adjust(img, "brightness", bit)[0])
+    with pytest.raises(ToolArgumentError, match="'enormously'"):
+        GE.amount_for("brightness", "enormously")
+
+
+def test_unknown_operation_lists_the_known_ones():
+    with pytest.raises(ToolArgumentError) as ei:
+        _run(ToolState(image=_img()), operation="winterize")
+    text = str(ei.value)
+    assert "'winterize'" in text
+    for op in ("dehaze", "denoise", "vignette", "white_balance", "low_light", "tint"):
+        assert op in text

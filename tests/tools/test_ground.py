@@ -135,3 +135,83 @@ def test_run_through_registry():
     assert res.detections and res.detections[0].box == (0, 0, 32, 21)
     assert "flag" in res.message and res.backend == "geometry"
     assert res.image is None and res.mask is None
+
+
+# ----------------------------------------------------------------------------- objects
+def _blobs() -> Image.Image:
+    """Grey textured background; a big red blob right, a small red blob left, a blue one."""
+    rng = np.random.default_rng(2)
+    arr = np.clip(rng.normal(128, 6, (120, 200, 3)), 0, 255).astype(np.uint8)
+    arr[30:90, 120:190] = (210, 30, 35)  # large red, right
+    arr[50:70, 10:30] = (200, 25, 30)  # small red, left
+    arr[10:30, 60:100] = (40, 60, 210)  # blue, top
+    return Image.fromarray(arr)
+
+
+def test_colour_phrases_segment_and_rank():
+    g = G.ground_full(_blobs(), "the red car")
+    assert g.method == "colour" and len(g.detections) == 2
+    first = g.detections[0]
+    assert first.label == "red car" and first.box == (120, 30, 190, 90)
+    assert first.mask is not None and first.mask[40:80, 130:180].min() == 1.0
+    assert first.mask[:, :100].max() == 0  # its own pixels only
+    assert g.ambiguous is False  # the large one clearly outranks the small one
+    assert _box("the blue thing", img=_blobs()).box == (60, 10, 100, 30)
+    assert _box("the smallest red thing", img=_blobs()).box == (10, 50, 30, 70)
+    assert _box("the red thing on the left", img=_blobs()).box == (10, 50, 30, 70)
+    assert _box("the second red thing from the right", img=_blobs()).box == (10, 50, 30, 70)
+    with pytest.raises(GroundingError) as ei:
+        G.ground(_blobs(), "the green car")
+    assert "'the green car'" in str(ei.value) and "GroundingDINO" in ei.value.hint
+
+
+def test_unknown_colour_word_is_not_silently_grounded():
+    with pytest.raises(GroundingError) as ei:
+        G.ground(_blobs(), "the octarine car")
+    assert "'the octarine car'" in str(ei.value)
+
+
+@pytest.mark.parametrize("phrase,select,index", [
+    ("the second face from the left", "left", 1),
+    ("the third eye from the right", "right", 2),
+    ("the last face from the left", "right", 0),
+    ("the left-most person", "left", 0),
+    ("the rightmost cat", "right", 0),
+    ("the biggest red thing", "largest", 0),
+    ("the face nearest the centre", "nearest_center", 0),
+    ("the second face", "left", 1),
+    ("the face", None, None),
+    ("the left third", None, None),
+])
+def test_selection_words(phrase, select, index):
+    s, i, _ = G.parse_selection(phrase)
+    assert (s, i) == (select, index)
+
+
+def test_faces_on_the_astronaut_and_metrics():
+    from pathlib import Path
+
+    img = Image.open(Path(__file__).resolve().parents[2] / "assets" / "astronaut.png").convert("RGB")
+    st = ToolState(image=img)
+    res = default_registry().run(ToolCall(name="ground", args={"phrase": "the face"}), st)
+    assert res.metrics["method"] == "detector" and res.metrics["candidates"] == 1
+    assert res.metrics["ambiguous"] is False and res.backend == "opencv-classical"
+    assert 170 < res.detections[0].box[0] < 190
+    res = default_registry().run(ToolCall(name="ground", args={"phrase": "the eyes"}), st)
+    assert res.metrics["candidates"] == 2 and res.metrics["ambiguous"] is True
+    assert "which one" in res.message
+    left = G.ground(img, "the second eye from the left")[0]
+    right = G.ground(img, "the eye", select="right")[0]
+    assert left[0].box == right[0].box and len(left) == 2
+    # an explicit select/index overrides the phrase
+    assert G.ground(img, "the second eye from the left", select="right")[0][0].box == \
+        left[1].box
+    with pytest.raises(GroundingError) as ei:
+        G.ground(img, "the cat")
+    assert "no cat" in str(ei.value) and "GroundingDINO" in ei.value.hint
+
+
+def test_object_with_place_falls_back_to_the_place_and_says_so():
+    g = G.ground_full(_img(), "the man in the middle")
+    assert g.method == "geometry-fallback" and "no man" in g.note
+    assert g.detections[0].box == (24, 16, 72, 48) and g.detections[0].score <= 0.4

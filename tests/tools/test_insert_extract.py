@@ -146,3 +146,76 @@ def test_extract_errors():
              background="plaid")
     rgba, flat = extract(Image.new("RGB", (1, 1)), np.ones((1, 1), np.float32), "black")
     assert rgba.size == (1, 1) and flat.size == (1, 1)
+
+
+# ----------------------------------------------------------------------------- deeper insert
+def _photo_sticker(tmp_path):
+    """An opaque photo: a red disc on a flat green background (no alpha)."""
+    arr = np.zeros((40, 40, 3), np.uint8)
+    arr[:] = (40, 160, 60)
+    yy, xx = np.mgrid[0:40, 0:40]
+    arr[(yy - 20) ** 2 + (xx - 20) ** 2 <= 12 ** 2] = (230, 30, 30)
+    p = tmp_path / "photo.png"
+    Image.fromarray(arr).save(p)
+    return p
+
+
+def test_paste_with_background_removal_shadow_and_place(tmp_path):
+    img = Image.new("RGB", (120, 90), (200, 200, 200))
+    st = ToolState(image=img)
+    res = _run("insert", st, kind="image", path=str(_photo_sticker(tmp_path)),
+               place="the top-right corner", remove_background=True, shadow=True)
+    out = np.asarray(res.image).astype(int)
+    # the disc is pasted in the top-right corner, its green background is not
+    green = (out[..., 1] > 140) & (out[..., 0] < 80)
+    red = (out[..., 0] > 200) & (out[..., 1] < 60)
+    assert green.sum() == 0 and red.sum() > 100
+    ys, xs = np.nonzero(red)
+    assert xs.min() >= 80 and ys.max() <= 30
+    # a soft shadow: darker than the background, down-right of the disc, never outside the mask
+    assert out[..., 0][res.mask > 0].min() < 190
+    untouched = res.mask == 0
+    assert (out[untouched] == 200).all()
+    assert "background removed" in res.message
+
+
+def test_recolor_keeps_texture_and_outside(tmp_path):
+    rng = np.random.default_rng(1)
+    arr = np.clip(rng.normal(120, 5, (64, 96, 3)), 0, 255)
+    shade = np.linspace(0.6, 1.2, 40)[None, :, None]
+    arr[10:50, 20:60] = np.clip(np.array([200, 40, 40]) * shade + rng.normal(0, 6, (40, 40, 3)),
+                                0, 255)
+    img = Image.fromarray(arr.astype(np.uint8))
+    m = np.zeros((64, 96), np.float32)
+    m[10:50, 20:60] = 1
+    res = _run("recolor", ToolState(image=img, mask=m), color="blue")
+    out = np.asarray(res.image).astype(int)
+    region = out[10:50, 20:60]
+    assert region[..., 2].mean() > region[..., 0].mean() + 40  # now blue
+    assert res.metrics["hue_error_deg"] < 20 and res.metrics["texture_correlation"] > 0.9
+    np.testing.assert_array_equal(out[m == 0], np.asarray(img).astype(int)[m == 0])
+    white = _run("recolor", ToolState(image=img, mask=m), color="white")
+    assert np.asarray(white.image)[10:50, 20:60].mean() > 190
+    with pytest.raises(ToolArgumentError) as ei:
+        _run("recolor", ToolState(image=img, mask=m), color="octarine")
+    assert "'octarine'" in str(ei.value)
+    with pytest.raises(MaskError, match="needs a mask"):
+        _run("recolor", ToolState(image=img), color="blue")
+    for bad in (np.zeros((64, 96), np.float32), np.ones((64, 96), np.float32),
+                np.ones((5, 5), np.float32)):
+        with pytest.raises(MaskError):
+            _run("recolor", ToolState(image=img, mask=bad), color="blue")
+    one = Image.new("RGB", (1, 1), (200, 0, 0))
+    with pytest.raises(MaskError):  # a 1x1 mask of 1 is the whole image
+        _run("recolor", ToolState(image=one, mask=np.ones((1, 1), np.float32)), color="blue")
+
+
+def test_extract_bad_masks_and_colour():
+    img = _img()
+    with pytest.raises(ToolArgumentError) as ei:
+        _run("extract", ToolState(image=img, mask=np.ones((H, W), np.float32) * 0.0 + 1),
+             background="octarine")
+    assert "'octarine'" in str(ei.value)
+    for bad in (np.zeros((H, W), np.float32), np.ones((3, 3), np.float32)):
+        with pytest.raises(MaskError):
+            _run("extract", ToolState(image=img, mask=bad))

@@ -99,3 +99,34 @@ def test_reflect_fallback_without_patchmatch(monkeypatch):
     out = np.asarray(res.image)
     np.testing.assert_array_equal(out[:, :W], np.asarray(img))
     np.testing.assert_array_equal(out[:, W], np.asarray(img)[:, W - 1])
+
+
+def test_large_extension_is_filled_in_tiles_and_can_be_cancelled():
+    from imagent.errors import Cancelled
+
+    img = _img(120, 64)
+    out, mask, info = O.outpaint_image(img, {"left": 0, "right": 400, "top": 0, "bottom": 30},
+                                       seed=1)
+    arr = np.asarray(out)
+    assert out.size == (520, 94) and info["tiles"] == 4  # 160 + 160 + 80 on the right, 1 below
+    np.testing.assert_array_equal(arr[:64, :120], np.asarray(img))
+    far = arr[:64, 400:].astype(np.float32)  # the last tile: still the image's texture
+    assert np.abs(far.mean(axis=(0, 1)) - np.asarray(img).mean(axis=(0, 1))).max() < 20
+    assert far.std() > 5
+    seen = []
+
+    def cancel():
+        seen.append(1)
+        if len(seen) == 2:
+            raise Cancelled("cancelled")
+
+    with pytest.raises(Cancelled):
+        O.outpaint_image(img, {"left": 0, "right": 400, "top": 0, "bottom": 0},
+                         check_cancelled=cancel)
+
+
+def test_side_tiles_cover_the_new_area_once():
+    tiles = O._side_tiles("left", 350, (350, 0, 450, 80), (450, 80), 160)
+    assert [t[0] for t in tiles] == [190, 30, 0]  # 160 + 160 + 30 px of new area, outward
+    assert [t[2] for t in tiles] == [450, 450, 120]  # each with a band of known pixels (3x deep)
+    assert all(t[1] == 0 and t[3] == 80 for t in tiles)
