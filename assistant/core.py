@@ -125,6 +125,9 @@ class Assistant:
         self.on_event = on_event
         self._last_plan: Plan | None = None
         self._cancel = threading.Event()
+        # Ask "which one?" when grounding finds several equally likely candidates and the
+        # request did not say which; False picks the best-scoring one silently.
+        self.ask_which_one = True
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -251,10 +254,22 @@ class Assistant:
         if plan.is_question:
             return Turn(request=request, reply=plan.question or "", plan=plan, question=plan.question,
                         events=events, timings={"plan_s": t_plan})
+        if plan.action:
+            return self._look(request, plan, events, t_plan)
         for step in plan.steps:
             if step.needs_model and not step.calls:
                 raise self._needs_model(step, request)
 
+        try:
+            return self._carry_out(request, plan, events, t0, t_plan)
+        except _Ambiguous as amb:  # nothing was committed for this request
+            question, choices = _which_one(amb)
+            asked = Plan(steps=[amb.step], question=question, choices=choices, planner=plan.planner)
+            return Turn(request=request, reply=question, plan=asked, question=question,
+                        events=events, timings={"plan_s": round(t_plan, 4)})
+
+    def _carry_out(self, request: str, plan: Plan, events: list[dict], t0: float,
+                   t_plan: float) -> Turn:
         replies: list[str] = []
         pending: list[Step] = []
         version: Version | None = None
@@ -289,6 +304,26 @@ class Assistant:
         timings["total_s"] = round(time.perf_counter() - t0, 4)
         return Turn(request=request, reply=". ".join(replies), version=version, plan=plan,
                     metrics=metrics, events=events, timings=timings, branched=branched)
+
+    def _look(self, request: str, plan: Plan, events: list[dict], t_plan: float) -> Turn:
+        """Read-only requests ("show the history", "compare with the original"): no new version."""
+        if plan.action == "history":
+            reply = f"history of session {self.session.name}:\n{self.store.log_tree(self.session)}"
+            metrics: dict[str, Any] = {"versions": len(self.history)}
+        elif plan.action == "compare":
+            a, b = plan.action_args.get("a", "0"), plan.action_args.get("b", "head")
+            d = self.store.diff(self.session, a, b)
+            metrics = {k: getattr(d, k) for k in ("changed_fraction", "changed_fraction_over_8",
+                                                  "mean_abs", "max_abs", "bbox", "size_changed")}
+            reply = (f"version {a} → {b}: {d.changed_fraction:.1%} of pixels changed "
+                     f"({d.changed_fraction_over_8:.1%} by more than 8 levels), mean |Δ| {d.mean_abs:.1f}"
+                     + (f", changed area {d.bbox}" if d.bbox else "")
+                     + (" (sizes differ: compared the common area)" if d.size_changed else ""))
+        else:
+            raise UsageError(f"the planner asked for an unknown action {plan.action!r}",
+                             hint="this is a planner bug; rephrase the request")
+        return Turn(request=request, reply=reply, version=self.head, plan=plan, metrics=metrics,
+                    events=events, timings={"plan_s": round(t_plan, 4)})
 
     def _needs_model(self, step: Step, request: str) -> ImagentError:
         role = step.needs_model or "inpaint"
@@ -327,6 +362,8 @@ class Assistant:
             base, snapshot = len(calls), (state.image, state.mask, state.detections)
             for call in step.calls:
                 geometry_changed |= self._run_call(call, state, calls, metrics, backends, events)
+                if self.ask_which_one and _ambiguous_ground(calls, metrics):
+                    raise _Ambiguous(step, state.detections, state.image.size)
             # The result check: local edits were composited through their mask and
             # thresholded call by call (_run_call); here the effect test and, for a
             # removal, re-detection with retries (larger mask, new seed).
@@ -711,6 +748,49 @@ def _check_summary(checks: list[dict[str, Any]], cfg) -> dict[str, Any]:
             notes.append(note)
     return {"passed": all(c.get("passed") is not False for c in checks), "steps": checks,
             "notes": notes, "config": cfg.to_dict()}
+
+
+class _Ambiguous(Exception):
+    """Raised inside a request when grounding cannot tell which candidate is meant."""
+
+    def __init__(self, step: Step, detections: list, size: tuple[int, int]) -> None:
+        super().__init__("ambiguous grounding")
+        self.step, self.detections, self.size = step, list(detections), size
+
+
+def _ambiguous_ground(calls: list[dict], metrics: dict[str, Any]) -> bool:
+    """Whether the call just run was a ground call that found several equally likely candidates."""
+    if not calls or calls[-1].get("name") != "ground":
+        return False
+    return bool(metrics.get(f"{len(calls)}.ground", {}).get("ambiguous"))
+
+
+_ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth"]
+
+
+def _which_one(amb: _Ambiguous) -> tuple[str, list[str]]:
+    """The question and its choices, as phrases ground understands ("the second cat from the left")."""
+    target = (amb.step.target or "it").strip()
+    noun = target[4:] if target.lower().startswith("the ") else target
+    dets = amb.detections[:6]
+    xs = [(d.box[0] + d.box[2]) / 2 for d in dets]
+    ys = [(d.box[1] + d.box[3]) / 2 for d in dets]
+    horizontal = (max(xs) - min(xs)) >= (max(ys) - min(ys))
+    order = sorted(range(len(dets)), key=lambda i: xs[i] if horizontal else ys[i])
+    first, last, axis = ("left", "right", "from the left") if horizontal else ("top", "bottom", "from the top")
+    choices, lines = [], []
+    for rank, i in enumerate(order):
+        if rank == 0:
+            phrase = f"the {noun} on the {first}" if horizontal else f"the {noun} at the {first}"
+        elif rank == len(order) - 1:
+            phrase = f"the {noun} on the {last}" if horizontal else f"the {noun} at the {last}"
+        else:
+            phrase = f"the {_ORDINAL_WORDS[rank]} {noun} {axis}"
+        choices.append(phrase)
+        lines.append(f"{rank + 1}. {phrase} (box {list(dets[i].box)}, score {dets[i].score:.2f})")
+    question = (f"I found {len(amb.detections)} candidates for \"{target}\". Which one do you mean?\n"
+                + "\n".join(lines))
+    return question, choices
 
 
 def _change_figures(before: Image.Image, after: Image.Image) -> dict[str, Any]:

@@ -155,3 +155,36 @@ def test_cancel_commits_nothing(photo):
         assert len(a.history) == 1 and a.head.seq == 0
         a.on_event = None
         assert a.ask("make it darker").version.seq == 1  # the next request runs normally
+
+
+def test_history_and_compare_requests_reply_without_a_new_version(photo):
+    with Assistant.open(photo) as a:
+        a.ask("make it darker")
+        t = a.ask("show the history")
+        assert "make it darker" in t.reply and len(a.history) == 2 and t.version.seq == 1
+        t = a.ask("compare with the original")
+        assert "of pixels changed" in t.reply and t.metrics["changed_fraction"] > 0.5
+        assert len(a.history) == 2
+
+
+def test_ambiguous_target_asks_which_one_and_the_answer_is_understood(tmp_path):
+    rng = np.random.default_rng(3)
+    a_img = np.clip(rng.normal(128, 8, (100, 300, 3)), 0, 255).astype(np.uint8)
+    for x in (20, 130, 240):
+        a_img[40:70, x:x + 30] = (220, 20, 20)
+    path = tmp_path / "three.png"
+    Image.fromarray(a_img).save(path)
+    with Assistant.open(path) as a:
+        turn = a.chat("remove the red square")
+        assert turn.question and turn.version is None and len(a.history) == 1
+        assert turn.plan.choices == ["the red square on the left", "the second red square from the left",
+                                     "the red square on the right"]
+        assert "box [130, 40, 160, 70]" in turn.question
+        turn = a.chat("the second one")
+        assert turn.question is None and turn.version.seq == 1
+        out = np.asarray(a.image, dtype=np.int16)
+        red = lambda x: ((out[40:70, x:x + 30, 0] > 180) & (out[40:70, x:x + 30, 1] < 60)).mean()
+        assert red(130) < 0.05 and red(20) > 0.9 and red(240) > 0.9
+        # Naming the instance up front asks nothing.
+        turn = a.ask("remove the red square on the right")
+        assert turn.question is None and turn.version.seq == 2
