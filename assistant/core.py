@@ -155,7 +155,7 @@ class Assistant:
         try:
             if loaded is not None:
                 sess = store.create_session(loaded.image, name=session, alpha=loaded.alpha,
-                                            source=str(Path(source).resolve()))
+                                            source=str(Path(source).resolve()), seed=settings.seed)
             elif session is not None:
                 sess = store.get_session(session)
             else:
@@ -249,6 +249,7 @@ class Assistant:
         if seed is not None:
             context.seed = seed
         plan = self.planner.plan(request, context)
+        self._request_seed = context.seed  # recorded per version so a script can re-run it
         t_plan = time.perf_counter() - t0
         self._emit(events, kind="plan", planner=plan.planner, steps=[s.kind for s in plan.steps])
         if plan.is_question:
@@ -372,6 +373,7 @@ class Assistant:
         timings["run_s"] = round(time.perf_counter() - t_run, 4)
         metrics["check"] = _check_summary(checks, self.check_config)
         metrics["change"] = _change_figures(image, state.image)
+        metrics["request_seed"] = getattr(self, "_request_seed", self.settings.seed)
         alpha = None
         if parent.alpha_hash:
             if state.image.size == image.size and not geometry_changed:

@@ -1036,6 +1036,9 @@ class Store:
     def export_script(self, session: Session | str, ref: str | int | Version = "head") -> str:
         """YAML: ``{image: <source>, seed: <root seed>, steps: [requests root -> head, root skipped]}``.
 
+        A step is the request text, or ``{request: ..., seed: N}`` when that request ran
+        with a seed other than the root's.
+
         ``ref`` (default the head) picks another end version for the path.
         """
         import yaml
@@ -1045,7 +1048,16 @@ class Store:
         doc: dict[str, Any] = {"image": sess.source}
         if path[0].seed is not None:
             doc["seed"] = path[0].seed
-        doc["steps"] = [v.request for v in path[1:]]
+        # A request made with a seed other than the script's gets its own (the assistant
+        # records each request's base seed as metrics["request_seed"]).
+        steps: list[Any] = []
+        for v in path[1:]:
+            seed = v.metrics.get("request_seed") if isinstance(v.metrics, dict) else None
+            if seed is not None and seed != doc.get("seed"):
+                steps.append({"request": v.request, "seed": seed})
+            else:
+                steps.append(v.request)
+        doc["steps"] = steps
         return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
     def replay(self, session: Session | str, runner: Callable[[Image.Image, Version], Image.Image], *,

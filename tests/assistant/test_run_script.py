@@ -166,3 +166,22 @@ def test_relative_paths_are_read_from_the_script_folder(photo, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     result = run_script(load_script(script))
     assert result.ok and (sub / "final.png").exists()
+
+
+def test_export_script_keeps_per_request_seeds_and_round_trips(photo, tmp_path):
+    import yaml
+
+    from imagent import Assistant
+    from imagent.assistant.script import load_script, run_script
+
+    with Assistant.open(photo, session="seeded") as a:
+        a.ask("make it darker")
+        a.ask("remove the top-left corner", seed=5)
+        text = a.export(tmp_path / "s.yaml", script=True).read_text()
+        want = a.head.image_hash
+    doc = yaml.safe_load(text)
+    assert doc["seed"] == 0
+    assert doc["steps"] == ["make it darker", {"request": "remove the top-left corner", "seed": 5}]
+    script = load_script(tmp_path / "s.yaml")
+    assert script.steps[1].seed == 5
+    assert run_script(script).image_hash == want
