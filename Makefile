@@ -29,6 +29,11 @@ test: install
 bench: install
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/tools.py
+	$(BIN)/python bench/models.py
+	$(BIN)/python bench/planner.py
+	$(BIN)/python bench/tui_startup.py
+	bash bench/tui_smoke.sh
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -187,8 +187,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.image:
         from imagent.tools.imageio import load_image
 
-        size = load_image(args.image, max_pixels=settings.max_pixels).image.size
-    ctx = PlanContext(image_size=size, seed=settings.seed)
+        image = load_image(args.image, max_pixels=settings.max_pixels).image
+        size = image.size
+    ctx = PlanContext(image_size=size, seed=settings.seed, image=image if args.image else None)
     requests = [line.strip() for line in sys.stdin if line.strip()] if args.request == "-" else [args.request]
     for request in requests:
         plan = planner.plan(request, ctx)
@@ -196,6 +197,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(json.dumps({"request": request, **plan.to_json_dict()}))
         elif plan.question:
             print(f"? {plan.question}")
+        elif plan.action:
+            print(f"{plan.action}: {plan.reply}")
         else:
             for step in plan.steps:
                 target = f" [{step.target}]" if step.target else ""
@@ -372,7 +375,8 @@ class _closing:
 # module level (``--help`` must stay fast) and defines ``register(sub, common)``, which
 # adds its sub-parser(s) with ``parents=[common]`` and ``set_defaults(handler=fn)``;
 # ``fn(args) -> int`` is the exit code.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("imagent.assistant.cmd_chat", "imagent.assistant.cmd_run",
+                                    "imagent.assistant.cmd_models", "imagent.assistant.cmd_tool")
 
 COMMANDS = {"edit": cmd_edit, "ask": cmd_edit, "plan": cmd_plan, "sessions": cmd_sessions, "log": cmd_log,
             "undo": cmd_move, "redo": cmd_move, "checkout": cmd_move, "show": cmd_show, "diff": cmd_diff,
