@@ -132,7 +132,9 @@ def cmd_tool(args: argparse.Namespace) -> int:
 
     settings = load_settings({"profile": args.profile, "home": args.home})
     loaded = load_image(args.image, max_pixels=settings.max_pixels)
-    state = ToolState(image=loaded.image, original=loaded.image)
+    from imagent.assistant.core import model_manager
+
+    state = ToolState(image=loaded.image, original=loaded.image, models=model_manager(settings))
     if args.mask:
         state.mask = load_mask(args.mask, loaded.image.size)
     steps = []

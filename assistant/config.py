@@ -30,6 +30,20 @@ _SCALARS: dict[str, type] = {
     "seed": int,
     "max_pixels": int,
     "device": str,
+    # Model backends (profile "models"): a hub id or a local path per role; see tools/models.py.
+    "model_inpaint": str,
+    "model_text2image": str,
+    "model_instruct": str,
+    "model_grounding": str,
+    "model_segmentation": str,
+    "model_lama": str,
+    "model_clip": str,
+    "model_gdino_original": str,
+    "model_sam_original": str,
+    "dtype": str,
+    "memory_budget_gb": float,
+    "offload": bool,
+    "download": bool,
 }
 
 
@@ -57,6 +71,20 @@ class Settings:
     seed: int = 0
     max_pixels: int = 80_000_000
     device: str = "auto"
+    # Empty model ids mean the role's default (tools/models.py DEFAULT_MODELS).
+    model_inpaint: str = ""
+    model_text2image: str = ""
+    model_instruct: str = ""
+    model_grounding: str = ""
+    model_segmentation: str = ""
+    model_lama: str = ""
+    model_clip: str = ""
+    model_gdino_original: str = ""
+    model_sam_original: str = ""
+    dtype: str = "auto"
+    memory_budget_gb: float = 0.0  # 0 = no budget
+    offload: bool = False
+    download: bool = False  # let `imagent models pull` / first use fetch from the hub
     # Where each value came from ("default", "file:<path>", "env:IMAGENT_X", "cli"), for `--help`-level
     # diagnostics and clear error messages.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -80,16 +108,31 @@ class Settings:
             raise bad("max_pixels", "a positive number of pixels, e.g. 80000000")
         if not self.home:
             raise bad("home", "a folder path (IMAGENT_HOME)")
+        if self.device not in ("auto", "cuda", "mps", "cpu") and not self.device.startswith("cuda:"):
+            raise bad("device", "auto, cuda, cuda:N, mps or cpu")
+        if self.dtype not in ("auto", "fp16", "bf16", "fp32"):
+            raise bad("dtype", "auto, fp16, bf16 or fp32")
+        if self.memory_budget_gb < 0:
+            raise bad("memory_budget_gb", "a number of GB, 0 for no budget")
         return self
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     kind = _SCALARS[name]
     try:
-        if kind is int:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind in (int, float):
             if isinstance(value, bool):
                 raise ValueError
-            return int(str(value).replace("_", ""))
+            return kind(str(value).replace("_", ""))
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(

@@ -209,6 +209,15 @@ class Assistant:
             path.append(by_id[path[-1].parent_id])
         return path[::-1]
 
+    @property
+    def models(self):
+        """The model manager (tools/models.py) on the ``models`` profile; None on ``offline``.
+
+        Creating it loads nothing: each model loads on first use and stays cached."""
+        if getattr(self, "_models", None) is None:
+            self._models = model_manager(self.settings)
+        return self._models
+
     def cancel(self) -> None:
         """Ask the running request (in another thread) to stop at its next step.
 
@@ -257,6 +266,10 @@ class Assistant:
                         events=events, timings={"plan_s": t_plan})
         if plan.action:
             return self._look(request, plan, events, t_plan)
+        if self.models is not None:  # profile "models": steps that need a model get its calls
+            plan = plan.model_copy(update={"steps": [
+                s.model_copy(update={"calls": model_calls(s, request, context)})
+                if s.needs_model and not s.calls else s for s in plan.steps]})
         for step in plan.steps:
             if step.needs_model and not step.calls:
                 raise self._needs_model(step, request)
@@ -332,8 +345,9 @@ class Assistant:
         return NeedsModelError(
             f"\"{request}\" is a {step.kind} edit; the embedded default (no model weights) cannot do it. "
             f"It needs the {what} model ({model}), used for {used_for}.",
-            hint="the model backends arrive with imagent's model-backend work (--profile models); "
-                 "offline you can remove regions, adjust the whole image, extend it, cut out or undo",
+            hint=f"run with --profile models (after `imagent models pull {role}` if the model is not "
+                 "present); offline you can remove regions, recolour, adjust the whole image, extend "
+                 "it, cut out or undo",
         )
 
     def _session_step(self, step: Step) -> Version:
@@ -351,7 +365,7 @@ class Assistant:
                         timings: dict[str, float]) -> tuple[Version, dict, bool]:
         parent = self.head
         image = self.store.load_image(parent)
-        state = ToolState(image=image, original=image, cancel=self._cancel,
+        state = ToolState(image=image, original=image, cancel=self._cancel, models=self.models,
                           events=lambda e: self._emit(events, **e))
         calls: list[dict] = []
         metrics: dict[str, Any] = {}
@@ -527,7 +541,7 @@ class Assistant:
         """Re-run stored ToolCalls on an image (what replay does for each version)."""
         from imagent.tools.check import finalize_local_edit, is_local_edit
 
-        state = ToolState(image=image, original=image)
+        state = ToolState(image=image, original=image, models=self.models)
         for call in tool_calls:
             before = state.image
             self._apply(state, self.registry.run(ToolCall(**call), state))
@@ -750,6 +764,55 @@ def _check_summary(checks: list[dict[str, Any]], cfg) -> dict[str, Any]:
             notes.append(note)
     return {"passed": all(c.get("passed") is not False for c in checks), "steps": checks,
             "notes": notes, "config": cfg.to_dict()}
+
+
+def model_manager(settings: Settings):
+    """The process-wide model manager for these settings, or None on the ``offline`` profile."""
+    if settings.profile != "models":
+        return None
+    from imagent.tools.models import ROLES, manager_from_settings
+
+    return manager_from_settings({
+        **{f"model_{r}": getattr(settings, f"model_{r}", "") or None for r in ROLES},
+        "device": settings.device, "dtype": settings.dtype,
+        "memory_budget_gb": settings.memory_budget_gb or None,
+        "offload": settings.offload, "download": settings.download})
+
+
+def model_calls(step: Step, request: str, context: PlanContext) -> list[ToolCall]:
+    """The tool calls that carry out a step the embedded default cannot, on the models profile.
+
+    Emu Edit routing: style, weather and whole-image changes, and background changes, go to
+    the instruction model; object insertion and replacement to the inpainting model (PowerPaint
+    task prompts when the checkpoint has them); local attribute changes of a grounded object to
+    the instruction model inside the object's mask, or to inpainting for colours and patterns.
+    """
+    seed = context.seed
+    prompt = (step.prompt or "").strip()
+    target = step.target
+    ground = [ToolCall(name="ground", args={"phrase": target, **({"select": step.select} if step.select else {}),
+                                            **({"index": step.index} if step.index else {})})] if target else []
+    if step.kind in ("global", "background") or (step.needs_model == "instruct" and not target):
+        instruction = request if step.kind == "background" or not prompt else prompt
+        return [ToolCall(name="global_edit", args={"operation": "instruct", "prompt": instruction, "seed": seed})]
+    if step.needs_model == "instruct":  # a local change the instruction model makes inside the mask
+        return ground + [
+            ToolCall(name="build_mask", args={"source": "detections", "index": 0, "dilate": 8, "feather": 6}),
+            ToolCall(name="global_edit", args={"operation": "instruct", "region": "mask",
+                                               "prompt": prompt or request, "seed": seed})]
+    if step.kind == "add" and not target:
+        w, h = context.image_size or (512, 512)  # no anchor: a central region for the new object
+        box = [int(w * 0.3), int(h * 0.3), int(w * 0.7), int(h * 0.7)]
+        return [ToolCall(name="build_mask", args={"source": "box", "box": box, "shape": "ellipse"}),
+                ToolCall(name="insert", args={"kind": "generate", "prompt": prompt or request, "seed": seed})]
+    what = prompt or request
+    if step.kind == "local" and target:
+        what = f"{target} {prompt}".strip() if prompt else request
+    dilate = 0.15 if step.kind == "add" else 0.08
+    return ground + [
+        ToolCall(name="build_mask", args={"source": "detections", "index": 0, "dilate_frac": dilate,
+                                          "feather": 4}),
+        ToolCall(name="insert", args={"kind": "generate", "prompt": what, "seed": seed})]
 
 
 class _Ambiguous(Exception):

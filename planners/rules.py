@@ -590,6 +590,12 @@ def _adjust_match(text: str) -> _Adjust | None:
 
 
 @lru_cache(maxsize=1)
+def _has_tool(name: str) -> bool:
+    from imagent.tools.registry import default_registry  # lazy: imports the tools
+
+    return name in default_registry().names()
+
+
 def _global_ops() -> frozenset[str]:
     """The operations global_edit accepts now (read from the registry's schema, once)."""
     from imagent.tools.registry import default_registry  # lazy: imports the tools
@@ -684,9 +690,21 @@ def _adjust_step(text: str, adj: _Adjust, region: _Target | None = None,
                              strength=strength)
 
 
+_PLAIN_COLOUR = re.compile(rf"^(?:(?:bright|dark|light|pale|deep)\s+)?(?:{COLOURS})$")
+
+
 def _model_step(kind: str, role: str, description: str, t: _Target | None = None,
                 prompt: str | None = None, place: str | None = None, color: str | None = None,
                 strength: float = 1.0) -> Step:
+    # "make the car blue": a plain colour change of a grounded object is the embedded
+    # recolour tool's job (hue/saturation shift that keeps the luminance texture).
+    if (kind == "local" and t is not None and (t.phrase or t.full) and prompt
+            and _PLAIN_COLOUR.match(prompt.strip()) and _has_tool("recolor")):
+        calls = _ground_calls(t) + [
+            ToolCall(name="build_mask", args={"source": "detections", "index": 0, "feather": 2}),
+            ToolCall(name="recolor", args={"color": prompt.strip()})]
+        return _step_from_target("local", t, calls=calls, description=description, prompt=prompt,
+                                 color=color, strength=strength)
     step = Step(kind=kind, needs_model=role, description=description, prompt=prompt or None,
                 place=place, color=color, strength=strength)
     if t is not None and (t.phrase or t.full):

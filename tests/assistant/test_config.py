@@ -44,3 +44,16 @@ def test_bad_config_file_names_the_problem(tmp_path, content, needle):
 def test_bad_env_value_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match="IMAGENT_MAX_PIXELS"):
         load_settings(env={"IMAGENT_HOME": str(tmp_path), "IMAGENT_MAX_PIXELS": "lots"})
+
+
+def test_model_settings_types(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('model_inpaint = "/models/powerpaint"\nmemory_budget_gb = 6.5\noffload = true\n')
+    env = {"IMAGENT_HOME": str(tmp_path), "IMAGENT_DOWNLOAD": "yes", "IMAGENT_DTYPE": "bf16"}
+    s = load_settings(env=env, config_path=cfg)
+    assert s.model_inpaint == "/models/powerpaint" and s.memory_budget_gb == 6.5
+    assert s.offload is True and s.download is True and s.dtype == "bf16"
+    with pytest.raises(ConfigError, match="IMAGENT_OFFLOAD"):
+        load_settings(env={"IMAGENT_HOME": str(tmp_path), "IMAGENT_OFFLOAD": "maybe"})
+    with pytest.raises(ConfigError, match="dtype"):
+        load_settings(env={"IMAGENT_HOME": str(tmp_path), "IMAGENT_DTYPE": "fp8"})
