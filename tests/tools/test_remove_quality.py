@@ -120,3 +120,15 @@ def test_bad_inputs_are_clear_errors_and_change_nothing(case):
     np.testing.assert_array_equal(np.asarray(img), before)
     if case == "wrong_size":
         assert "12x10" in str(ei.value) and "64x48" in str(ei.value)
+
+
+def test_texture_gain_matches_faint_rings_and_limits_the_boost_in_busy_ones():
+    # faint ring texture: the full ratio (PatchMatch's voting lost a third of the energy)
+    assert PF.texture_gain(3.0, 2.0) == pytest.approx(1.5)
+    # busy ring: the boost above 1 shrinks with the ring's amplitude (wrong-phase texture
+    # costs error in proportion to it), but never below 1 and never above the cap
+    busy = PF.texture_gain(20.0, 10.0)
+    assert 1.0 < busy < 2.0
+    assert busy == pytest.approx(1.0 + PF.TEXTURE_BOOST_LEVEL / 20.0)
+    assert PF.texture_gain(2.0, 4.0) == 1.0  # the fill is already busier: no attenuation
+    assert PF.texture_gain(4.0, 0.01) == pytest.approx(PF.MAX_TEXTURE_GAIN)
