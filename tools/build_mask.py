@@ -1,10 +1,16 @@
 """build_mask: turn a detection (or a box, or the whole image) into the working mask.
 
 Order of operations: base region (a detection's own mask or box/ellipse, the union
-of all detections, a box, or the full image) -> GrabCut refinement (``refine``) ->
+of all detections, a box, or the full image) -> refinement (``refine``: GrabCut, or SAM
+with the box as its prompt, whose mask replaces the box mask) ->
 fill holes -> shadow grow (``shadow``, for removal) -> dilate (px + fraction of the
 object size) -> erode -> combine with the previous mask (``combine``: union,
 intersection, subtract) -> invert -> feather. The result replaces ``state.mask``.
+
+``refine="auto"`` (the default) = SAM when ``state.models`` holds an available
+``segmentation`` model and the region is a box (a detection without its own mask, or a given
+box), else none: offline behaviour is unchanged, and the stored call names the refinement that
+ran (``resolved_args``).
 
 ``masks.shrink_schedule`` gives the progressive-shrink list (dilated -> thin) for the
 diffusion path's Blended Latent Diffusion.
@@ -12,7 +18,7 @@ diffusion path's Blended Latent Diffusion.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -50,9 +56,11 @@ class Args(BaseModel):
     erode_frac: float = Field(0.0, ge=0.0, le=1.0,
                               description="Shrink by this fraction of the object's larger side "
                                           "(added to erode).")
-    refine: Literal["none", "grabcut"] = Field(
-        "none", description="'grabcut' = refine a box/ellipse to the object's outline "
-                            "(GrabCut on a crop around it).")
+    refine: Literal["auto", "none", "grabcut", "sam"] = Field(
+        "auto", description="Refine a box/ellipse to the object's outline: 'grabcut' (GrabCut on "
+                            "a crop around it), 'sam' (the SAM segmentation model, box as "
+                            "prompt; model profile), 'none'; 'auto' = sam when its model is "
+                            "available and the region is a box, else none.")
     fill_holes: bool = Field(False, description="Fill holes inside the region.")
     shadow: bool = Field(False, description="Also select an attached darker region (the "
                                             "object's shadow), bounded to half the object size; "
@@ -80,11 +88,12 @@ def build_mask(image: Image.Image, *, source: str = "detections",
                feather: int = 0, invert: bool = False, shape: str = "box",
                erode: int = 0, erode_frac: float = 0.0, refine: str = "none",
                fill_holes: bool = False, shadow: bool = False, combine: str = "replace",
-               current: np.ndarray | None = None, info: dict | None = None) -> np.ndarray:
+               current: np.ndarray | None = None, info: dict | None = None,
+               models: Any = None) -> np.ndarray:
     """The mask (float32 H x W in [0, 1]) for ``image``; raises if it would select nothing.
 
     ``current`` is the mask to combine with; ``info`` (a dict) receives figures such as
-    the shadow pixels added.
+    the shadow pixels added. ``models`` is the model manager ``refine="sam"`` needs.
     """
     size = image.size
     info = info if info is not None else {}
@@ -119,6 +128,9 @@ def build_mask(image: Image.Image, *, source: str = "detections",
         before = float((base >= 0.5).sum())
         base = M.grabcut_refine(image, base)
         info["grabcut_kept_fraction"] = round(float((base >= 0.5).sum()) / max(1.0, before), 4)
+    elif refine == "sam":
+        base = _sam_refine(image, base, _prompt_boxes(source, detections, index, box, size),
+                           models, info)
     if fill_holes:
         base = M.fill_holes(base)
     if shadow:
@@ -151,21 +163,83 @@ def build_mask(image: Image.Image, *, source: str = "detections",
     return m.astype(np.float32)
 
 
+def _prompt_boxes(source: str, detections: list[Detection] | None, index: int,
+                  box: list[int] | None, size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """The boxes SAM is prompted with: the chosen detection's, every detection's, the given
+    box, or the whole image."""
+    if source == "detections":
+        return [tuple(detections[index].box)]  # type: ignore[index]
+    if source == "all":
+        return [tuple(d.box) for d in detections or []]
+    if source == "box":
+        return [M.check_box(box, size)]  # type: ignore[arg-type]
+    return [(0, 0, size[0], size[1])]
+
+
+def _sam_refine(image: Image.Image, base: np.ndarray, boxes: list, models: Any,
+                info: dict) -> np.ndarray:
+    """SAM's mask for the boxes (their union) replaces ``base``; an empty answer keeps it."""
+    if models is None:
+        from imagent.tools.remove import no_manager_error
+
+        raise no_manager_error(NAME, "segmentation", "refine='sam'")
+    from imagent.tools.backends.sam import segment
+
+    sinfo: dict = {}
+    masks = segment(models, image, boxes=[list(b) for b in boxes], info=sinfo)
+    refined = np.zeros_like(base, dtype=np.float32)
+    for mk in masks:
+        refined = M.union(refined, mk.astype(np.float32))
+    before = float((base >= 0.5).sum())
+    info["sam_iou"] = sinfo.get("iou")
+    if not (refined >= 0.5).any():
+        info["sam_empty"] = True  # SAM found nothing in the box: the box mask is kept
+        return base
+    info["sam_kept_fraction"] = round(float((refined >= 0.5).sum()) / max(1.0, before), 4)
+    return refined
+
+
+def resolve_refine(args: Args, state: ToolState) -> str:
+    """'auto' -> 'sam' when the manager has an available segmentation model and the region is
+    a box (a detection without its own mask, or a given box), else 'none'."""
+    if args.refine != "auto":
+        return args.refine
+    from imagent.tools.remove import model_available
+
+    if not model_available(state, "segmentation"):
+        return "none"
+    dets = state.detections or []
+    if args.source == "box":
+        return "sam" if args.box is not None else "none"
+    if args.source == "detections":
+        ok = 0 <= args.index < len(dets) and dets[args.index].mask is None
+        return "sam" if ok else "none"
+    if args.source == "all":
+        return "sam" if dets and all(d.mask is None for d in dets) else "none"
+    return "none"  # the full image: nothing to refine
+
+
 def run(args: Args, state: ToolState) -> ToolResult:
     info: dict = {}
+    refine = resolve_refine(args, state)
     m = build_mask(state.image, source=args.source, detections=state.detections,
                    index=args.index, box=args.box, dilate=args.dilate,
                    dilate_frac=args.dilate_frac, feather=args.feather, invert=args.invert,
                    shape=args.shape, erode=args.erode, erode_frac=args.erode_frac,
-                   refine=args.refine, fill_holes=args.fill_holes, shadow=args.shadow,
-                   combine=args.combine, current=state.mask, info=info)
+                   refine=refine, fill_holes=args.fill_holes, shadow=args.shadow,
+                   combine=args.combine, current=state.mask, info=info, models=state.models)
     bb = M.mask_bbox(m, 1e-6)
     frac = float((m >= 0.5).mean())
     what = (f"detection {args.index}" if args.source == "detections" else
             "all detections" if args.source == "all" else
             f"box {args.box}" if args.source == "box" else "the full image")
-    return ToolResult(mask=m, backend="classical",
-                      message=f"mask from {what}: {frac:.1%} of the image, bbox "
-                              f"{list(bb) if bb else None}",
-                      metrics={"area_fraction": round(frac, 4),
-                               "bbox": list(bb) if bb else None, **info})
+    res = ToolResult(mask=m, backend="sam" if refine == "sam" else "classical",
+                     message=f"mask from {what}" + (" refined by SAM" if refine == "sam" else "")
+                             + f": {frac:.1%} of the image, bbox {list(bb) if bb else None}",
+                     metrics={"area_fraction": round(frac, 4), "refine": refine,
+                              "bbox": list(bb) if bb else None, **info})
+    if refine == "sam":
+        res.model_ids = {"segmentation": state.models.model_id("segmentation")}
+    if args.refine == "auto":
+        res.extra["resolved_args"] = {"refine": refine}
+    return res

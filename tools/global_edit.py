@@ -8,15 +8,19 @@ an amount ("a bit brighter" = the default, "slightly" = half, "much"/"a lot"/"ve
 argument accepts them. Colour operations can be limited to the current mask with
 ``region="mask"`` (blended through the mask, so "make the sky brighter" works).
 Geometric operations (rotate, flip, resize, crop) always act on the whole image.
-An instruction no classical operation can do is not this tool's concern: the
-planner raises ``NeedsModelError`` for it.
+
+``operation="instruct"`` is the one model operation: InstructPix2Pix
+(``backends.ip2p.instruct_edit``, role ``instruct``) applies ``prompt`` as an instruction
+("make it look like winter") to the whole image, or with ``region="mask"`` pastes the edit back
+through the mask (pixels outside keep their exact values). It needs ``state.models``; without
+a model manager it is ``NeedsModelError`` (exit code 3) naming the model and how to get it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -84,11 +88,18 @@ OPERATIONS: dict[str, OpSpec] = {
                                           "or amount = scale factor", geometric=True),
     "crop": OpSpec(None, None, None, None, "box = x0,y0,x1,y1 to keep", geometric=True),
 }
+# The model operation (not in OPERATIONS, which lists the classical ones).
+INSTRUCT_DOC = ("prompt = an edit instruction ('make it look like winter') done by the "
+                "InstructPix2Pix model (model profile only); image_guidance_scale = how closely "
+                "it keeps the input")
+INSTRUCT_ONLY = ("prompt", "image_guidance_scale", "num_inference_steps", "guidance_scale")
+INSTRUCT_DEFAULTS = {"image_guidance_scale": 1.5, "num_inference_steps": 20,
+                     "guidance_scale": 7.5, "seed": 0}
 
 Operation = Literal["brightness", "contrast", "saturation", "exposure", "gamma", "warmth",
                     "black_and_white", "sepia", "invert", "sharpen", "blur", "autocontrast",
                     "tint", "vignette", "denoise", "low_light", "dehaze", "white_balance",
-                    "rotate", "flip_horizontal", "flip_vertical", "resize", "crop"]
+                    "rotate", "flip_horizontal", "flip_vertical", "resize", "crop", "instruct"]
 
 # Natural names -> operation (the operation argument accepts these; lower case, spaces or
 # hyphens as underscores).
@@ -111,6 +122,8 @@ SYNONYMS: dict[str, str] = {
     "rotation": "rotate", "mirror": "flip_horizontal", "flip": "flip_horizontal",
     "flip_h": "flip_horizontal", "flip_v": "flip_vertical", "upside_down": "flip_vertical",
     "scale": "resize", "rescale": "resize", "trim": "crop", "magenta": "tint",
+    "instruction": "instruct", "instruct_pix2pix": "instruct", "instructpix2pix": "instruct",
+    "ip2p": "instruct",
 }
 
 # Strength words -> multiple of the operation's default amount.
@@ -152,13 +165,15 @@ DESCRIPTION = (
     "Adjust the whole image (or, with region='mask', only the current mask) with a classical "
     "operation. Operations and amount: " +
     "; ".join(f"{k}: {v.doc}" + (f" (default {v.default:g})" if v.default is not None and
-                                  k != "resize" else "") for k, v in OPERATIONS.items()) + ".")
+                                  k != "resize" else "") for k, v in OPERATIONS.items()) +
+    f"; instruct: {INSTRUCT_DOC}.")
 
 
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    operation: Operation = Field(..., description="The adjustment: " + ", ".join(OPERATIONS) + ".")
+    operation: Operation = Field(..., description="The adjustment: " + ", ".join(OPERATIONS) +
+                                                  ", or instruct (a model edit from 'prompt').")
     amount: float | None = Field(None, ge=-100.0, le=100.0,
                                  description="Strength; its meaning, range and default depend on "
                                              "the operation (see the tool description).")
@@ -171,7 +186,22 @@ class Args(BaseModel):
                                   description="crop: x0,y0,x1,y1 to keep (x1/y1 exclusive).")
     region: Literal["image", "mask"] = Field(
         "image", description="'image' = everywhere; 'mask' = only where the current mask is "
-                             "(colour operations only).")
+                             "(colour operations and instruct).")
+    # --- operation='instruct' only (filled with their defaults for it, None otherwise)
+    prompt: str | None = Field(None, max_length=1000,
+                               description="instruct: the edit instruction, e.g. 'make it look "
+                                           "like winter'.")
+    image_guidance_scale: float | None = Field(None, ge=0.0, le=20.0,
+                                               description="instruct: how closely the result "
+                                                           "keeps the input image (default "
+                                                           "1.5; higher = closer).")
+    num_inference_steps: int | None = Field(None, ge=1, le=500,
+                                            description="instruct: denoising steps (default 20).")
+    guidance_scale: float | None = Field(None, ge=0.0, le=50.0,
+                                         description="instruct: text guidance (default 7.5).")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1,
+                             description="instruct: random seed (default 0); the same seed "
+                                         "gives the same result.")
 
     @field_validator("operation", mode="before")
     @classmethod
@@ -180,6 +210,22 @@ class Args(BaseModel):
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> "Args":
+        if self.operation == "instruct":
+            if not (self.prompt or "").strip():
+                raise ValueError("instruct needs prompt = the edit instruction, e.g. 'make it "
+                                 "look like winter'")
+            for name in ("amount", "value", "width", "height", "box"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"instruct takes no {name} (got {getattr(self, name)!r}); "
+                                     f"{INSTRUCT_DOC}")
+            for k, v in INSTRUCT_DEFAULTS.items():
+                if getattr(self, k) is None:
+                    setattr(self, k, v)
+            return self
+        given = [k for k in INSTRUCT_ONLY if getattr(self, k) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to operation='instruct', not "
+                             f"{self.operation!r}")
         spec = OPERATIONS[self.operation]
         if self.amount is None:
             self.amount = spec.default
@@ -441,6 +487,38 @@ def _resize(img: Image.Image, args: Args) -> tuple[Image.Image, None, str]:
     return img.resize((nw, nh), Image.Resampling.LANCZOS), None, f"resized {w}x{h} to {nw}x{nh}"
 
 
+def _run_instruct(args: Args, state: ToolState, mask: np.ndarray | None) -> ToolResult:
+    from imagent.tools.remove import no_manager_error, step_reporter
+
+    mgr = state.models
+    if mgr is None:
+        raise no_manager_error(NAME, "instruct", f"operation='instruct' ({args.prompt!r}, "
+                               "InstructPix2Pix)", needs=True)
+    from imagent.tools.backends.ip2p import instruct_edit
+
+    state.emit(kind="progress", tool=NAME, message=f"editing: {args.prompt!r}")
+    info: dict[str, Any] = {}
+    out = instruct_edit(mgr, state.image, (args.prompt or "").strip(), seed=int(args.seed or 0),
+                        num_inference_steps=int(args.num_inference_steps or 20),
+                        guidance_scale=float(args.guidance_scale if args.guidance_scale
+                                             is not None else 7.5),
+                        image_guidance_scale=float(args.image_guidance_scale
+                                                   if args.image_guidance_scale is not None
+                                                   else 1.5),
+                        mask=mask, on_step=step_reporter(state, NAME), cancel=state.cancel,
+                        info=info)
+    diff = np.abs(np.asarray(out.convert("RGB"), dtype=np.int16) -
+                  np.asarray(state.image.convert("RGB"), dtype=np.int16))
+    metrics: dict[str, Any] = {k: v for k, v in info.items() if k != "model"}
+    metrics.update(operation="instruct", amount=None, mean_abs_change=round(float(diff.mean()), 3),
+                   seed=int(args.seed or 0))
+    used = str(info.get("backend", "instruct-pix2pix"))
+    return ToolResult(image=out.convert("RGB"), backend=used, metrics=metrics,
+                      model_ids={"instruct": mgr.model_id("instruct")},
+                      message=f"{args.prompt!r} with {used} ({mgr.model_id('instruct')})"
+                              + (" inside the mask" if mask is not None else ""))
+
+
 def run(args: Args, state: ToolState) -> ToolResult:
     mask = None
     if args.region == "mask":
@@ -449,6 +527,8 @@ def run(args: Args, state: ToolState) -> ToolResult:
                             hint="select the region first (ground + build_mask), or use "
                                  "region='image'")
         mask = M.check_mask(state.mask, state.image)
+    if args.operation == "instruct":
+        return _run_instruct(args, state, mask)
     out, filled, note = _apply(state.image, args, mask)
     metrics: dict = {"operation": args.operation, "amount": args.amount}
     if out.size == state.image.size:

@@ -37,6 +37,14 @@ Object words beside a place that no detector covers ("the flag in the top-left
 corner") are kept as the label while the place defines the region. A phrase it cannot
 ground ("the dog") is a ``GroundingError`` naming the phrase and the grounding model
 that would handle it — never a silent whole-image region.
+
+With a model manager (``state.models``) holding an available ``grounding`` model,
+``backend="auto"`` keeps the embedded result for an explicit box and for pure places ("the
+top-left corner", "the left half", "the sky", "the whole image": no object words), and sends
+every other phrase to GroundingDINO (``backends.grounding_dino``): the phrase's instance words
+("the second dog from the left") give select/index as above, the rest goes to the model, all
+candidates come back with the selected one first. The stored call names the backend that ran
+(``resolved_args``: "embedded" or "grounding-dino").
 """
 
 from __future__ import annotations
@@ -89,6 +97,15 @@ class Args(BaseModel):
     index: int = Field(0, ge=0, le=100, description="Take the n-th candidate after sorting "
                                                     "by 'select' (0 = first, 1 = second...); "
                                                     "0 lets the phrase's ordinal decide.")
+    backend: Literal["auto", "embedded", "grounding-dino"] = Field(
+        "auto", description="'embedded' = the offline grounding (places, boxes, colours, "
+                            "classical detectors); 'grounding-dino' = the GroundingDINO model; "
+                            "'auto' = the model for object phrases when it is available, the "
+                            "embedded grounding for places and boxes.")
+    box_threshold: float = Field(0.35, ge=0.0, le=1.0, description="grounding-dino: minimum "
+                                                                   "box confidence.")
+    text_threshold: float = Field(0.25, ge=0.0, le=1.0, description="grounding-dino: minimum "
+                                                                    "phrase-token confidence.")
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -575,8 +592,96 @@ def ground_phrase(image: Image.Image, phrase: str) -> tuple[list[Detection], str
     return ground(image, phrase)
 
 
+def object_words(phrase: str) -> list[str]:
+    """The words of ``phrase`` that name a thing, not a place, a box or an instance: [] for
+    "the top-left corner", "the left half", "the sky", "box 1,2,3,4"; ["flag"] for "the flag
+    in the top-left corner"; ["dog"] for "the second dog from the left"."""
+    text = " ".join(phrase.lower().split())
+    for regex in (_RE_RECT, _RE_BOX, _RE_BARE):
+        text = regex.sub(" ", text)
+    _sel, _idx, spans = parse_selection(text)
+    for s, e in sorted(spans, reverse=True):
+        text = text[:s] + " " + text[e:]
+    return [w for w in re.findall(r"[a-z][a-z']*", text)
+            if w not in _STOP and w not in _ORD and not w.endswith("most")]
+
+
+_GDINO_SELECT = {"nearest_center": "center", "score": "auto"}
+
+
+def ground_with_model(manager, image: Image.Image, phrase: str, *, select: str = "auto",
+                      index: int = 0, box_threshold: float = 0.35, text_threshold: float = 0.25,
+                      info: dict | None = None) -> Grounding:
+    """Ground ``phrase`` with GroundingDINO, with the same instance selection as the embedded
+    grounding: the phrase's instance words (or ``select``/``index``) pick the instance."""
+    from imagent.tools.backends import grounding_dino as GD
+
+    text = " ".join(phrase.lower().split())
+    p_select, p_index, spans = parse_selection(text)
+    rest = text
+    for s, e in sorted(spans, reverse=True):
+        rest = rest[:s] + " " + rest[e:]
+    rest = " ".join(rest.split()) or text
+    use_select = select if select != "auto" else (p_select or "auto")
+    use_index = index if index != 0 else (p_index or 0)
+    info = info if info is not None else {}
+    dets = GD.ground(manager, image, rest, box_threshold=box_threshold,
+                     text_threshold=text_threshold, select=_GDINO_SELECT.get(use_select, use_select),
+                     index=use_index, info=info)
+    explicit = p_select is not None or p_index is not None or bool(info.get("place")) or \
+        select != "auto" or index != 0
+    ambiguous = False
+    if len(dets) > 1 and not explicit:
+        best = max(d.score for d in dets)
+        ambiguous = sum(1 for d in dets if d.score >= 0.8 * best) > 1
+    note = (f"GroundingDINO ({info.get('text', rest)!r}: {len(dets)} candidate(s) after NMS"
+            + (f", place {info['place']!r}" if info.get("place") else "") + ")")
+    return Grounding(dets, note, "grounding-dino", str(info.get("select", use_select)),
+                     use_index, ambiguous, explicit)
+
+
+def _use_model(args: Args, state: ToolState) -> bool:
+    from imagent.tools.remove import model_available, no_manager_error
+
+    if args.backend == "embedded":
+        return False
+    if args.backend == "grounding-dino":
+        if state.models is None:
+            raise no_manager_error(NAME, "grounding", f"backend='grounding-dino' ({args.phrase!r})")
+        return True
+    if not model_available(state, "grounding"):
+        return False
+    text = " ".join(args.phrase.lower().split())
+    if _explicit_box(state.image, text, args.phrase) is not None:
+        return False
+    return bool(object_words(text))
+
+
 def run(args: Args, state: ToolState) -> ToolResult:
-    g = ground_full(state.image, args.phrase, select=args.select, index=args.index)
+    if _use_model(args, state):
+        return _run_model(args, state)
+    res = _result(ground_full(state.image, args.phrase, select=args.select, index=args.index),
+                  state)
+    if args.backend == "auto":
+        res.extra["resolved_args"] = {"backend": "embedded"}
+    return res
+
+
+def _run_model(args: Args, state: ToolState) -> ToolResult:
+    mgr = state.models
+    info: dict = {}
+    g = ground_with_model(mgr, state.image, args.phrase, select=args.select, index=args.index,
+                          box_threshold=args.box_threshold, text_threshold=args.text_threshold,
+                          info=info)
+    res = _result(g, state)
+    res.model_ids = {"grounding": mgr.model_id("grounding")}
+    res.metrics.update({k: v for k, v in info.items() if k in ("text", "place", "raw_boxes",
+                                                               "after_nms")})
+    res.extra["resolved_args"] = {"backend": "grounding-dino"}
+    return res
+
+
+def _result(g: Grounding, state: ToolState) -> ToolResult:
     dets = g.detections
     first = dets[0]
     w, h = state.image.size
@@ -588,7 +693,8 @@ def run(args: Args, state: ToolState) -> ToolResult:
         if g.ambiguous:
             msg += "; ambiguous: say which one (e.g. 'the one on the left', 'the largest')"
     backend = {"box": "geometry", "geometry": "geometry", "geometry-fallback": "geometry",
-               "colour": "colour-segmentation", "detector": "opencv-classical"}[g.method]
+               "colour": "colour-segmentation", "detector": "opencv-classical",
+               "grounding-dino": "grounding-dino"}[g.method]
     return ToolResult(detections=dets, message=msg, backend=backend,
                       metrics={"candidates": len(dets), "ambiguous": g.ambiguous,
                                "method": g.method, "select": g.select, "index": g.index,

@@ -1,4 +1,5 @@
-"""insert: paste an image file or render text at a place or into a box.
+"""insert: paste an image file or render text at a place or into a box, or generate an
+object there with a diffusion model (kind ``generate``).
 
 Placement: ``box`` when given, else ``place`` (a phrase grounded like ``ground``:
 "the top-right corner", "the center", "the face"...), else the bounding box of the
@@ -9,20 +10,30 @@ drop shadow under it. Recolouring a grounded object is the ``recolor`` tool. The
 scaled to fit the box (keeping its aspect, times ``scale``) and keeps its own
 alpha; text is rendered with the font that ships with Pillow. ``result.mask`` is
 where the image changed (the paste's alpha times ``opacity``).
+
+``kind="generate"`` paints ``prompt`` into a region with a model (``state.models``): the region
+is ``box``/``place`` when given, else the current mask (its own shape), else the selected
+detection (its mask or box). ``method``: ``inpaint`` = diffusion inpainting (PowerPaint ``P_obj``
+task prompt when the checkpoint has it), ``shape`` = PowerPaint shape-guided insertion
+(``fitting_degree``), ``blended`` = Blended Latent Diffusion with a plain text-to-image model;
+``auto`` = inpaint when the inpaint model is available, else blended when a text2image model is.
+Without a model manager it is ``NeedsModelError`` (exit code 3). Pixels outside the region keep
+their exact values.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from imagent.errors import ToolArgumentError
+from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools import masks as M
 from imagent.tools.imageio import load_image
+from imagent.tools.remove import model_available, no_manager_error, step_reporter
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "insert"
@@ -31,7 +42,9 @@ DESCRIPTION = (
     "'box' argument, else 'place' (a phrase such as 'the top-right corner'), else the current "
     "mask's or detection's box, else the image centre. The pasted image keeps its transparency "
     "or, with remove_background=true, is cut out of its background; shadow=true adds a soft "
-    "drop shadow; text uses 'color', 'font_size' and 'outline'.")
+    "drop shadow; text uses 'color', 'font_size' and 'outline'. kind='generate' paints "
+    "'prompt' (e.g. 'a red balloon') into the current mask (or box/place) with a diffusion "
+    "model (model profile only).")
 
 MAX_TEXT_CHARS = 2000
 
@@ -50,8 +63,9 @@ def parse_color(color: str, *, what: str = "color") -> tuple[int, int, int]:
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["image", "text"] = Field(..., description="'image' to paste a file, 'text' to "
-                                                            "write text.")
+    kind: Literal["image", "text", "generate"] = Field(
+        ..., description="'image' to paste a file, 'text' to write text, 'generate' to paint "
+                         "'prompt' with a diffusion model.")
     path: str | None = Field(None, max_length=4096, description="kind='image': the image file "
                                                                 "to paste (PNG transparency kept).")
     text: str | None = Field(None, max_length=MAX_TEXT_CHARS,
@@ -83,6 +97,33 @@ class Args(BaseModel):
     shadow_blur: int | None = Field(None, ge=0, le=200, description="Shadow softness (Gaussian "
                                                                     "sigma px); default 2% of "
                                                                     "the pasted size.")
+    # --- kind='generate'
+    prompt: str | None = Field(None, max_length=1000, description="kind='generate': what to "
+                                                                  "paint, e.g. 'a red balloon'.")
+    negative_prompt: str = Field("", max_length=1000, description="kind='generate': what it must "
+                                                                  "not show.")
+    method: Literal["auto", "inpaint", "blended", "shape"] = Field(
+        "auto", description="kind='generate': 'inpaint' (diffusion inpainting), 'shape' "
+                            "(PowerPaint shape-guided: follows the mask outline by "
+                            "fitting_degree), 'blended' (Blended Latent Diffusion, text-to-image "
+                            "model); 'auto' = inpaint when available, else blended.")
+    fitting_degree: float = Field(0.5, ge=0.0, le=1.0, description="method='shape': 1 = follow "
+                                                                    "the mask's shape closely, "
+                                                                    "0 = fill like context.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="kind='generate': random seed; the "
+                                                          "same seed gives the same result.")
+    num_inference_steps: int = Field(30, ge=1, le=500, description="kind='generate': denoising "
+                                                                   "steps.")
+    guidance_scale: float | None = Field(None, ge=0.0, le=50.0,
+                                         description="kind='generate': text guidance; None = "
+                                                     "7.5.")
+    strength: float = Field(1.0, gt=0.0, le=1.0, description="kind='generate' (inpaint/shape): "
+                                                              "how much of the region is "
+                                                              "re-generated (1 = all).")
+    num_candidates: int = Field(1, ge=1, le=8, description="kind='generate': results to "
+                                                           "generate; the best (CLIP when "
+                                                           "configured, else seam/colour "
+                                                           "figures) is kept.")
 
     @field_validator("color")
     @classmethod
@@ -99,6 +140,8 @@ class Args(BaseModel):
             raise ValueError("kind='image' needs path = the image file to paste")
         if self.kind == "text" and not (self.text or "").strip():
             raise ValueError("kind='text' needs a non-empty text")
+        if self.kind == "generate" and not (self.prompt or "").strip():
+            raise ValueError("kind='generate' needs prompt = what to paint, e.g. 'a red balloon'")
         return self
 
 
@@ -247,7 +290,85 @@ def paste(image: Image.Image, sticker: Image.Image, box: tuple[int, int, int, in
     return Image.fromarray(out_u8), changed.astype(np.float32)
 
 
+def _generate_region(state: ToolState, box: list[int] | None,
+                     place: str | None) -> tuple[np.ndarray, str]:
+    """The region kind='generate' paints into: box/place, else the current mask, else the
+    selected detection's mask or box."""
+    size = state.image.size
+    if box is not None or place:
+        b, where = _placement(state, box, place)
+        return M.box_mask(size, b), f"{where} {list(b)}"
+    if state.mask is not None:
+        return M.check_mask(state.mask, state.image, allow_empty=False), "the current mask"
+    if state.detections:
+        det = state.detections[0]
+        m = det.mask if det.mask is not None else M.box_mask(size, det.box)
+        return M.check_mask(m, state.image, allow_empty=False), f"the region of {det.label!r}"
+    raise MaskError("insert kind='generate' needs a region, and there is none",
+                    hint="select where it goes (ground + build_mask), or give box=[x0,y0,x1,y1] "
+                         "or place='the top-right corner'")
+
+
+def _resolve_method(method: str, state: ToolState) -> str:
+    if method != "auto":
+        return method
+    if model_available(state, "inpaint"):
+        return "inpaint"
+    if model_available(state, "text2image"):
+        return "blended"
+    return "inpaint"  # the manager's own error names the inpaint model
+
+
+def _run_generate(args: Args, state: ToolState) -> ToolResult:
+    method = _resolve_method(args.method, state)
+    role = "text2image" if method == "blended" else "inpaint"
+    mgr = state.models
+    if mgr is None:
+        raise no_manager_error(NAME, role, f"kind='generate' ({args.prompt!r})", needs=True)
+    region, where = _generate_region(state, args.box, args.place)
+    state.emit(kind="progress", tool=NAME, message=f"generating {args.prompt!r} ({method})")
+    info: dict[str, Any] = {}
+    common = dict(seed=args.seed, num_inference_steps=args.num_inference_steps,
+                  negative_prompt=args.negative_prompt, num_candidates=args.num_candidates,
+                  feather=args.feather or 4, on_step=step_reporter(state, NAME),
+                  cancel=state.cancel, info=info)
+    prompt = (args.prompt or "").strip()
+    if method == "blended":
+        from imagent.tools.backends.blended import blended_edit
+
+        out = blended_edit(mgr, state.image, region, prompt,
+                           guidance_scale=7.5 if args.guidance_scale is None else args.guidance_scale,
+                           **common)
+    elif method == "shape":
+        from imagent.tools.backends.inpaint import inpaint_shape
+
+        out = inpaint_shape(mgr, state.image, region, prompt, fitting_degree=args.fitting_degree,
+                            guidance_scale=args.guidance_scale, strength=args.strength, **common)
+    else:
+        from imagent.tools.backends.inpaint import inpaint_insert
+
+        out = inpaint_insert(mgr, state.image, region, prompt, task="insert",
+                             guidance_scale=args.guidance_scale, strength=args.strength, **common)
+    used = str(info.get("backend", method))
+    model_ids = {role: mgr.model_id(role)}
+    if args.num_candidates > 1 and model_available(state, "clip"):
+        model_ids["clip"] = mgr.model_id("clip")
+    frac = float((region > 0).mean())
+    metrics: dict[str, Any] = {k: v for k, v in info.items() if k != "model"}
+    metrics.update(backend=used, method=method, changed_fraction=round(frac, 4),
+                   box=list(M.mask_bbox(region, 1e-6) or ()), seed=int(args.seed))
+    res = ToolResult(image=out, mask=region.astype(np.float32), backend=used, metrics=metrics,
+                     model_ids=model_ids,
+                     message=f"generated {prompt!r} into {where} with {used} "
+                             f"({mgr.model_id(role)})")
+    if args.method == "auto":
+        res.extra["resolved_args"] = {"method": method}
+    return res
+
+
 def run(args: Args, state: ToolState) -> ToolResult:
+    if args.kind == "generate":
+        return _run_generate(args, state)
     box, where = _placement(state, args.box, args.place)
     bw, bh = box[2] - box[0], box[3] - box[1]
     if args.kind == "image":

@@ -98,7 +98,7 @@ FP32_ROLES = {"grounding", "lama"}
 def models_from_settings(values: Mapping[str, Any] | None = None, *,
                          env: Mapping[str, str] | None = None) -> dict[str, str]:
     """``{role: id}`` from defaults < ``IMAGENT_MODEL_<ROLE>`` env < ``values`` (``model_<role>``
-    or plain ``<role>`` keys; None/absent values are ignored)."""
+    or plain ``<role>`` keys; None, empty and absent values are ignored)."""
     env = os.environ if env is None else env
     out = dict(DEFAULT_MODELS)
     for role in ROLES:
@@ -107,7 +107,7 @@ def models_from_settings(values: Mapping[str, Any] | None = None, *,
             out[role] = v.strip()
     for key, value in (values or {}).items():
         role = key[len("model_"):] if key.startswith("model_") else key
-        if role in out and value is not None:
+        if role in out and value is not None and str(value).strip():  # "" = the role's default
             out[role] = str(value).strip()
     return out
 

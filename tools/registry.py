@@ -4,7 +4,9 @@
 arguments (pydantic errors become ``ToolArgumentError`` quoting tool, field, value
 and the allowed values), runs the tool, and stores the normalised call (every
 default filled in, JSON only) in ``result.extra["call"]`` so a session keeps fully
-explicit, replayable arguments.
+explicit, replayable arguments. A tool that resolves an argument while running (a
+``backend="auto"`` that chose diffusion) puts ``result.extra["resolved_args"] = {...}``; those
+values are merged into the stored call, so it names what really ran.
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ class Registry:
         if not isinstance(result, ToolResult):
             raise InternalError(f"tool {call.name!r} returned {type(result).__name__}, "
                                 "not a ToolResult")
+        resolved = result.extra.get("resolved_args")
+        if resolved:
+            normalised = _merge_resolved(spec, normalised, resolved)
         result.extra["call"] = normalised.to_json_dict()
         result.metrics.setdefault("elapsed_ms", round((time.perf_counter() - t0) * 1000.0, 1))
         state.emit(kind="tool_end", tool=call.name, message=result.message)
@@ -117,6 +122,21 @@ class Registry:
                 func=_make_tool_func(spec.name, spec.args_model, executor),
                 name=spec.name, description=spec.description, args_schema=spec.args_model))
         return tools
+
+
+def _merge_resolved(spec: ToolSpec, call: ToolCall, resolved: Any) -> ToolCall:
+    """The normalised call with what the tool resolved (e.g. ``backend="auto"`` ->
+    ``"diffusion"``) merged in and validated again, so the stored call names what really ran
+    and replays it (or fails clearly where that backend is missing)."""
+    if not isinstance(resolved, dict):
+        raise InternalError(f"tool {spec.name!r} returned resolved_args {resolved!r}, not a dict")
+    try:
+        args = spec.args_model.model_validate({**call.args, **resolved})
+    except ValidationError as exc:
+        raise InternalError(f"tool {spec.name!r} resolved its arguments to invalid values "
+                            f"{resolved!r}: {exc.errors(include_url=False)[0].get('msg')}",
+                            hint="this is a bug in imagent; the image was not changed") from None
+    return ToolCall(name=call.name, args=args.model_dump(mode="json"))
 
 
 def _make_tool_func(name: str, model: type[BaseModel],

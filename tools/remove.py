@@ -1,16 +1,28 @@
-"""remove: erase the masked region and fill it from the surrounding texture (PatchMatch).
+"""remove: erase the masked region and fill it: diffusion inpainting or LaMa when a model
+manager is configured (``state.models``), else from the surrounding texture (PatchMatch).
 
 Cost follows the region: PatchMatch runs on a crop around the mask with a context
 margin, and the fill is pasted back through the mask feathered *inward*, so every
 pixel where the mask is 0 is bit-identical to the input. Seeded: the same seed
 gives the same output. OpenCV Telea is the fallback when the PatchMatch library
 cannot load (``result.backend = "opencv-telea"``, and the message says so).
+
+Backends: ``auto`` = diffusion inpainting (``tools/backends/inpaint.py``: PowerPaint task
+prompts when the checkpoint has them, context-fill prompting otherwise) when ``state.models``
+holds an available ``inpaint`` model, else LaMa when an ``lama`` model is available, else the
+embedded PatchMatch (Telea when PatchMatch cannot load). The stored call names the backend that
+ran (``result.extra["resolved_args"]``), so a replay uses the same one, or fails with
+``ModelUnavailableError`` where it is missing. An explicit ``diffusion``/``lama`` without its
+model is that error (exit code 3), never a silent fallback.
+
+The helpers at the end (``model_available``, ``no_manager_error``, ``step_reporter``) are
+shared by the other tools that call model backends.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -24,9 +36,11 @@ from imagent.tools.types import ToolResult, ToolState
 
 NAME = "remove"
 DESCRIPTION = (
-    "Remove what the current mask covers and fill the hole with the surrounding texture "
-    "(PatchMatch). Needs a mask (ground + build_mask; grow it a few px with dilate so the "
-    "object's edge is covered). Pixels outside the mask are not changed.")
+    "Remove what the current mask covers and fill the hole: with diffusion inpainting (or "
+    "LaMa) when the model profile is on, else with the surrounding texture (PatchMatch). Needs "
+    "a mask (ground + build_mask; grow it a few px with dilate so the object's edge is "
+    "covered). Pixels outside the mask are not changed. 'prompt' (diffusion only) says what "
+    "to fill with; empty = continue the surroundings.")
 
 MIN_CONTEXT_PX = 16
 
@@ -36,9 +50,11 @@ class Args(BaseModel):
 
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed of the fill; the same seed "
                                                           "gives the same result.")
-    backend: Literal["auto", "patchmatch", "telea"] = Field(
-        "auto", description="Fill method: 'patchmatch' (texture copy, best), 'telea' (smooth "
-                            "diffusion, for thin scratches), 'auto' = patchmatch when available.")
+    backend: Literal["auto", "diffusion", "lama", "patchmatch", "telea"] = Field(
+        "auto", description="Fill method: 'diffusion' (diffusion inpainting model), 'lama' (LaMa "
+                            "model), 'patchmatch' (texture copy, no model), 'telea' (smooth "
+                            "fill, for thin scratches); 'auto' = diffusion when its model is "
+                            "available, else LaMa, else patchmatch.")
     patch_size: int | None = Field(None, ge=1, le=32,
                                    description="PatchMatch patch radius in px: larger follows "
                                                "larger structures but is slower; None = chosen "
@@ -54,7 +70,31 @@ class Args(BaseModel):
     # pixels back in (a ghost outline with a tight mask). Soft masks are still honoured.
     feather: int = Field(0, ge=0, le=64, description="Blend the fill with the original over this "
                                                      "many px inside the mask edge (outside stays "
-                                                     "untouched); soft mask values always blend.")
+                                                     "untouched); soft mask values always blend. "
+                                                     "0 with diffusion/lama = their own default "
+                                                     "(4 / 2 px).")
+    # --- diffusion only (backend 'diffusion', or 'auto' when it resolves to it)
+    prompt: str = Field("", max_length=1000, description="Diffusion: what to fill the hole with; "
+                                                         "empty = continue the surroundings "
+                                                         "(context fill).")
+    negative_prompt: str = Field("", max_length=1000, description="Diffusion: what the fill must "
+                                                                  "not show (added to the "
+                                                                  "object-removal negatives).")
+    num_inference_steps: int = Field(30, ge=1, le=500, description="Diffusion: denoising steps.")
+    guidance_scale: float | None = Field(None, ge=0.0, le=50.0,
+                                         description="Diffusion: text guidance; None = the "
+                                                     "model's default (12 for PowerPaint "
+                                                     "removal, 7.5 otherwise).")
+    strength: float = Field(1.0, gt=0.0, le=1.0, description="Diffusion: how much of the masked "
+                                                              "content is re-generated (1 = all).")
+    resample_count: int = Field(0, ge=0, le=20, description="Diffusion: RePaint resampling "
+                                                            "passes per jump (0 = off), to "
+                                                            "harmonise the fill.")
+    jump_length: int = Field(5, ge=1, le=100, description="Diffusion: RePaint jump length in "
+                                                          "steps (with resample_count > 0).")
+    num_candidates: int = Field(1, ge=1, le=8, description="Diffusion: fills to generate (seeds "
+                                                           "seed, seed+1...); the best one by "
+                                                           "seam/colour figures is kept.")
 
 
 def patchmatch_module():
@@ -157,10 +197,26 @@ def _left_black(src: np.ndarray, filled: np.ndarray, hole: np.ndarray) -> bool:
     return black_fill > 0.05 and black_fill > 4 * black_src
 
 
+def resolve_backend(backend: str, state: ToolState) -> str:
+    """The backend a call runs: an explicit one as given; 'auto' = 'diffusion' when the
+    manager has an available inpaint model, else 'lama' when it has LaMa, else 'auto'
+    (the embedded PatchMatch, Telea when PatchMatch cannot load)."""
+    if backend != "auto":
+        return backend
+    if model_available(state, "inpaint"):
+        return "diffusion"
+    if model_available(state, "lama"):
+        return "lama"
+    return "auto"
+
+
 def run(args: Args, state: ToolState) -> ToolResult:
     if state.mask is None:
         raise MaskError("remove needs a mask, and there is none",
                         hint="select the object first: ground(phrase=...) then build_mask()")
+    chosen = resolve_backend(args.backend, state)
+    if chosen in ("diffusion", "lama"):
+        return _run_model(args, state, chosen)
     state.emit(kind="progress", tool=NAME, message="filling the region")
     out, info = remove_region(state.image, state.mask, seed=args.seed, backend=args.backend,
                               patch_size=args.patch_size, margin=args.margin, feather=args.feather,
@@ -168,6 +224,84 @@ def run(args: Args, state: ToolState) -> ToolResult:
     metrics = {k: v for k, v in info.items() if k not in ("note", "backend")}
     metrics["backend"] = info["backend"]
     cw, ch = info["crop_size"]
-    return ToolResult(image=out, backend=info["backend"], metrics=metrics,
-                      message=f"removed {info['hole_fraction']:.1%} of the image with "
-                              f"{info['backend']} on a {cw}x{ch} crop{info['note']}")
+    res = ToolResult(image=out, backend=info["backend"], metrics=metrics,
+                     message=f"removed {info['hole_fraction']:.1%} of the image with "
+                             f"{info['backend']} on a {cw}x{ch} crop{info['note']}")
+    if args.backend == "auto":  # the stored call names what ran, so replay is exact
+        res.extra["resolved_args"] = {"backend": "patchmatch" if info["backend"] == "patchmatch"
+                                      else "telea"}
+    return res
+
+
+def _run_model(args: Args, state: ToolState, chosen: str) -> ToolResult:
+    """remove with a model backend: 'diffusion' (role inpaint) or 'lama' (role lama)."""
+    role = "inpaint" if chosen == "diffusion" else "lama"
+    mgr = state.models
+    if mgr is None:
+        raise no_manager_error(NAME, role, f"backend={chosen!r}")
+    m = M.check_mask(state.mask, state.image, allow_empty=False, allow_full=False)
+    if (m > 0).all():
+        raise MaskError("the mask covers every pixel, so there is nothing to fill from",
+                        hint="select a smaller region; use global_edit for whole-image changes")
+    state.emit(kind="progress", tool=NAME, message=f"filling the region ({chosen})")
+    info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if chosen == "diffusion":
+        from imagent.tools.backends.inpaint import inpaint_remove
+
+        out = inpaint_remove(mgr, state.image, m, seed=args.seed,
+                             num_inference_steps=args.num_inference_steps,
+                             guidance_scale=args.guidance_scale, strength=args.strength,
+                             prompt=args.prompt, negative_prompt=args.negative_prompt,
+                             num_candidates=args.num_candidates, feather=args.feather or 4,
+                             resample_count=args.resample_count, jump_length=args.jump_length,
+                             on_step=step_reporter(state, NAME), cancel=state.cancel, info=info)
+    else:
+        from imagent.tools.backends.lama import lama_remove
+
+        out = lama_remove(mgr, state.image, m, feather=args.feather or 2,
+                          on_step=step_reporter(state, NAME), cancel=state.cancel, info=info)
+    used = str(info.get("backend", chosen))
+    metrics: dict[str, Any] = {k: v for k, v in info.items() if k not in ("model",)}
+    metrics.update(backend=used, hole_fraction=round(float((m > 0).mean()), 4),
+                   seed=int(args.seed), elapsed_ms=round((time.perf_counter() - t0) * 1000.0, 1))
+    size = "x".join(str(v) for v in info.get("model_size", []))
+    res = ToolResult(image=out, backend=used, metrics=metrics,
+                     model_ids={role: mgr.model_id(role)},
+                     message=f"removed {metrics['hole_fraction']:.1%} of the image with {used} "
+                             f"({mgr.model_id(role)})" + (f" at {size} px" if size else ""))
+    res.extra["resolved_args"] = {"backend": chosen}
+    return res
+
+
+# ------------------------------------------------------------------ model-backend helpers
+def model_available(state: ToolState, role: str) -> bool:
+    """True when ``state.models`` is a manager whose ``role`` model is present (no loading)."""
+    mgr = state.models
+    return mgr is not None and bool(mgr.available(role))
+
+
+def no_manager_error(tool: str, role: str, what: str, *, needs: bool = False
+                     ) -> ModelUnavailableError:
+    """The error for a request that needs ``role``'s model while model backends are off
+    (``state.models`` is None): names the model, how to get it and ``--profile models``.
+    ``needs=True`` gives ``NeedsModelError`` (the embedded default cannot do this at all)."""
+    from imagent.errors import NeedsModelError
+    from imagent.tools.models import DEFAULT_MODELS, FILE_ROLES, ROLE_HELP
+
+    mid = DEFAULT_MODELS.get(role, "")
+    model = f"the {role} model {mid!r}" if mid else f"a {role} model"
+    msg = (f"{tool}: {what} needs {model} ({ROLE_HELP.get(role, role)}), and model backends "
+           "are off (the offline profile has no model manager)")
+    if mid and role not in FILE_ROLES:
+        hint = f"get it with `imagent models pull {role}`, then run with `--profile models`"
+    else:
+        hint = (f"set model_{role} (IMAGENT_MODEL_{role.upper()}) to "
+                + ("the checkpoint file" if role in FILE_ROLES else "a local folder or hub id")
+                + ", then run with `--profile models`")
+    return (NeedsModelError if needs else ModelUnavailableError)(msg, hint=hint)
+
+
+def step_reporter(state: ToolState, tool: str):
+    """``on_step(step, total)`` for a backend: a ``step`` event per denoising step."""
+    return lambda step, total: state.emit(kind="step", tool=tool, step=step, total=total)

@@ -62,8 +62,8 @@ def test_validate_missing_and_extra_arguments():
     with pytest.raises(ToolArgumentError, match="required argument 'phrase'"):
         reg.validate(ToolCall(name="ground", args={}))
     with pytest.raises(ToolArgumentError) as ei:
-        reg.validate(ToolCall(name="remove", args={"strength": 2}))
-    assert "'strength'" in str(ei.value) and "seed" in ei.value.hint
+        reg.validate(ToolCall(name="remove", args={"radius": 2}))
+    assert "'radius'" in str(ei.value) and "seed" in ei.value.hint
 
 
 def test_per_operation_range_of_global_edit():
@@ -78,7 +78,9 @@ def test_normalise_fills_defaults_and_is_json():
     call = reg.normalise(ToolCall(name="remove", args={}))
     # patch_size None = chosen from the hole size (deterministic, so replay is exact)
     assert call.args == {"seed": 0, "backend": "auto", "patch_size": None, "margin": 0.25,
-                         "feather": 0}
+                         "feather": 0, "prompt": "", "negative_prompt": "",
+                         "num_inference_steps": 30, "guidance_scale": None, "strength": 1.0,
+                         "resample_count": 0, "jump_length": 5, "num_candidates": 1}
     ge = reg.normalise(ToolCall(name="global_edit", args={"operation": "brightness"}))
     assert ge.args["amount"] == 0.15  # the per-operation default is made explicit
     for name in EXPECTED:
@@ -101,8 +103,10 @@ def test_run_sets_normalised_call_and_session_calls_refused():
     reg = default_registry()
     st = _state()
     res = reg.run(ToolCall(name="ground", args={"phrase": "the left half"}), st)
-    assert res.extra["call"] == {"name": "ground", "args": {"phrase": "the left half",
-                                                            "select": "auto", "index": 0}}
+    # the stored call names the backend that ran ("auto" resolved to the embedded grounding)
+    assert res.extra["call"] == {"name": "ground", "args": {
+        "phrase": "the left half", "select": "auto", "index": 0, "backend": "embedded",
+        "box_threshold": 0.35, "text_threshold": 0.25}}
     for name in ("undo", "redo", "checkout"):
         args = {"version": "3"} if name == "checkout" else {}
         reg.validate(ToolCall(name=name, args=args))
@@ -180,3 +184,65 @@ def test_importing_tools_does_not_import_torch():
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_resolved_args_are_merged_into_the_stored_call():
+    from typing import Literal
+
+    class A(BaseModel):
+        model_config = {"extra": "forbid"}
+        backend: Literal["auto", "fast", "slow"] = "auto"
+        seed: int = 0
+
+    from imagent.tools.types import ToolResult
+
+    def tool(args, state):
+        res = ToolResult(message="ok")
+        res.extra["resolved_args"] = {"backend": "slow"}
+        return res
+
+    def bad(args, state):
+        res = ToolResult(message="ok")
+        res.extra["resolved_args"] = {"backend": "warp"}
+        return res
+
+    reg = Registry()
+    reg.register(ToolSpec("t", "d", A, tool))
+    reg.register(ToolSpec("b", "d", A, bad))
+    res = reg.run(ToolCall(name="t", args={"seed": 3}), _state())
+    assert res.extra["call"] == {"name": "t", "args": {"backend": "slow", "seed": 3}}
+    # the stored call replays as itself
+    assert reg.normalise(ToolCall(**res.extra["call"])).args == res.extra["call"]["args"]
+    with pytest.raises(InternalError, match="resolved"):
+        reg.run(ToolCall(name="b"), _state())
+
+
+def test_offline_tools_record_the_embedded_backend_and_do_not_import_torch():
+    # remove/ground/build_mask with backend/refine "auto" and no model manager: the stored call
+    # names what ran, and the embedded path never imports torch (fresh interpreter).
+    import subprocess
+
+    code = (
+        "import sys, json, numpy as np\nfrom PIL import Image\n"
+        "from imagent.tools.registry import default_registry\n"
+        "from imagent.tools.types import ToolCall, ToolState\n"
+        "rng = np.random.default_rng(0)\n"
+        "st = ToolState(image=Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)))\n"
+        "reg = default_registry()\ncalls = []\n"
+        "for name, args in [('ground', {'phrase': 'the top-left corner'}), ('build_mask', {}),"
+        " ('remove', {}), ('outpaint', {'right': 8})]:\n"
+        "    r = reg.run(ToolCall(name=name, args=args), st)\n"
+        "    st.detections = r.detections or st.detections\n"
+        "    st.mask = r.mask if r.mask is not None and name == 'build_mask' else st.mask\n"
+        "    st.image = r.image or st.image\n"
+        "    calls.append(r.extra['call'])\n"
+        "print(json.dumps([calls, sorted(m for m in ('torch', 'diffusers', 'transformers')"
+        " if m in sys.modules)]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    calls, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    args = {c["name"]: c["args"] for c in calls}
+    assert args["ground"]["backend"] == "embedded"
+    assert args["build_mask"]["refine"] == "none"
+    assert args["remove"]["backend"] in ("patchmatch", "telea")
+    assert args["outpaint"]["backend"] == "classical"

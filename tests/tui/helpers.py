@@ -31,11 +31,20 @@ async def settle(pilot, app: ChatApp, *, rounds: int = 400) -> None:
     raise AssertionError(f"the app did not settle (busy={app.busy!r})")
 
 
-async def type_and_send(pilot, text: str) -> None:
+async def type_and_send(pilot, text: str, *, rounds: int = 400) -> None:
     await pilot.click("#prompt")
     app = pilot.app
-    app.query_one("#prompt").value = text
+    prompt = app.query_one("#prompt")
+    prompt.value = text
     await pilot.press("enter")
+    # The submit handler clears the prompt and marks the app busy in one step: until the
+    # prompt is empty the request was not picked up, and `settle` could return too early
+    # on a loaded machine.
+    for _ in range(rounds):
+        if prompt.value == "":
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"the app never picked up the request {text!r}")
 
 
 class AskingPlanner:
