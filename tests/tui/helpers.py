@@ -21,6 +21,10 @@ def make_app(photo, *, session: str = "snap", planner=None) -> ChatApp:
 
 async def settle(pilot, app: ChatApp, *, rounds: int = 400) -> None:
     """Wait until the app has its first snapshot and no worker runs."""
+    # A blinking cursor makes screenshots depend on timing (a loaded machine catches the
+    # other phase of the blink): keep it steadily on.
+    for prompt in app.query("#prompt"):
+        prompt.cursor_blink = False
     for _ in range(rounds):
         await pilot.pause(0.02)
         if app.snapshot is not None and not app.busy:

@@ -12,7 +12,14 @@ The model is a diffusers inpainting pipeline (SD 1.x/2.x or SDXL inpainting, loa
 - outpainting: ``P_ctxt`` positive, ``P_obj`` negative.
 
 With a plain inpainting model, removal uses a context-fill prompt and a negative object prompt.
-``resample_count > 0`` switches to RePaint-style resampling (``repaint.py``). Every entry works
+``resample_count > 0`` switches to RePaint-style resampling (``repaint.py``).
+
+SDXL inpainting (a pipeline with ``text_encoder_2``) gets plain text prompts, encoded by the
+pipeline itself with both text encoders: PowerPaint's task tokens are trained embeddings of the
+SD 1.5 text encoder, so they are not looked up on SDXL (removal uses the context-fill and
+negative object prompts, ``fitting_degree`` is ignored as with any plain model), and RePaint
+(which drives the UNet with SD 1.x/2.x prompt embeddings only) is refused with a
+``ToolArgumentError`` when ``resample_count > 0`` is asked of an SDXL model. Every entry works
 on a padded crop around the mask at the model's native resolution and pastes back through the
 mask: pixels where the mask is 0 keep their exact values.
 """
@@ -120,7 +127,17 @@ def _run(manager: Any, task: str, image: Image.Image, mask: np.ndarray, prompt: 
     C.check_cancel(cancel)
     m = C.require_mask(mask, image)
     pipe = manager.get(ROLE)
-    tokens = cached_powerpaint_tokens(manager, pipe)
+    sdxl = getattr(pipe, "text_encoder_2", None) is not None
+    if sdxl and resample_count > 0:
+        from imagent.errors import ToolArgumentError
+
+        raise ToolArgumentError(
+            f"RePaint resampling (resample_count={resample_count!r}) is not available with the "
+            f"SDXL inpainting model {manager.model_id(ROLE)!r}",
+            hint="use resample_count=0 with SDXL, or configure an SD 1.x/2.x inpainting model "
+                 "for the 'inpaint' role")
+    # PowerPaint task tokens belong to SD 1.5's text encoder: SDXL always gets plain prompts
+    tokens = None if sdxl else cached_powerpaint_tokens(manager, pipe)
     a, b, na, nb = task_prompts(task, prompt, negative_prompt, tokens)
     if guidance_scale is None:
         guidance_scale = (POWERPAINT_REMOVE_GUIDANCE if tokens and task == "remove"
@@ -128,8 +145,7 @@ def _run(manager: Any, task: str, image: Image.Image, mask: np.ndarray, prompt: 
     crop = C.crop_for_model(image, m, native=native_size(pipe), margin=margin)
     w, h = crop.size
     cfg = guidance_scale > 1.0
-    sdxl = getattr(pipe, "text_encoder_2", None) is not None
-    use_repaint = resample_count > 0 and not sdxl  # RePaint needs SD 1.x/2.x prompt embeddings
+    use_repaint = resample_count > 0  # (refused above for SDXL)
     per = (C.steps_run(num_inference_steps, strength) if not use_repaint else
            _repaint().total_steps(num_inference_steps, jump_length, resample_count))
     total = per * max(1, int(num_candidates))
@@ -171,7 +187,7 @@ def _run(manager: Any, task: str, image: Image.Image, mask: np.ndarray, prompt: 
     if info is not None:
         info.update({"backend": "powerpaint" if tokens else ("repaint" if use_repaint
                                                              else "diffusers-inpaint"),
-                     "model": manager.model_id(ROLE), "task": task, "prompt": a,
+                     "model": manager.model_id(ROLE), "sdxl": sdxl, "task": task, "prompt": a,
                      "negative_prompt": na, "guidance_scale": guidance_scale,
                      "crop": list(crop.box), "model_size": [w, h], "steps": per,
                      "candidates": len(candidates), "scores": scores, "chosen": best})

@@ -95,6 +95,42 @@ def tiny_sd(folder: Path, *, in_channels: int, kind: str, extra_tokens: list[str
     return folder
 
 
+def tiny_sdxl_inpaint(folder: Path) -> Path:
+    """A tiny SDXL inpainting pipeline (diffusers' SDXL inpaint test components, in_channels=9):
+    two CLIP text encoders (the second with projection) whose hidden sizes add up to the UNet's
+    cross-attention dim, and ``text_time`` added conditioning sized for 6 time ids (no aesthetic
+    score, as in diffusers/stable-diffusion-xl-1.0-inpainting-0.1)."""
+    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline,
+                           UNet2DConditionModel)
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, sample_size=32,
+                                norm_num_groups=8, attention_head_dim=(2, 4),
+                                use_linear_projection=True, in_channels=9, out_channels=4,
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                                addition_embed_type="text_time", addition_time_embed_dim=8,
+                                projection_class_embeddings_input_dim=6 * 8 + 32,
+                                cross_attention_dim=64)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=[16, 32], in_channels=3, out_channels=3, norm_num_groups=8,
+                        mid_block_add_attention=False,
+                        down_block_types=["DownEncoderBlock2D"] * 2,
+                        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4)
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                   steps_offset=1, timestep_spacing="leading")
+    tok, enc = tiny_clip_text(folder / "_tok")
+    tok2, enc1 = tiny_clip_text(folder / "_tok2")
+    torch.manual_seed(1)
+    enc2 = CLIPTextModelWithProjection(enc1.config)  # pooled, projected output (projection_dim 32)
+    pipe = StableDiffusionXLInpaintPipeline(vae=vae, text_encoder=enc, text_encoder_2=enc2,
+                                            tokenizer=tok, tokenizer_2=tok2, unet=unet,
+                                            scheduler=sched, requires_aesthetics_score=False)
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
 def write_bert_vocab(folder: Path, words: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     toks = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + words
@@ -203,6 +239,11 @@ def tiny_inpaint(tiny_root) -> Path:
 @pytest.fixture(scope="session")
 def tiny_powerpaint(tiny_root) -> Path:
     return tiny_sd(tiny_root / "powerpaint", in_channels=9, kind="inpaint", extra_tokens=POWERPAINT)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_inpaint_dir(tiny_root) -> Path:
+    return tiny_sdxl_inpaint(tiny_root / "sdxl-inpaint")
 
 
 @pytest.fixture(scope="session")
