@@ -964,6 +964,10 @@ class RulesPlanner:
     def _remove(self, text: str, ctx: PlanContext) -> Step | None:
         m = re.match(r"^take (.+?) (?:out of|off(?: of)?|away from|from) (.+)$", text) or \
             re.match(r"^take (.+?) (?:away|out|off)()$", text)
+        # "get the tourists out of the shot", "keep the cars out of the picture"
+        m2 = re.match(r"^(?:get|keep|move|take) (.+?) out of (?:the )?(?:shot|picture|image|photo|frame|scene|view)$", text)
+        if m2 and not _is_whole(m2.group(1)):
+            return _remove_step(_apply_other(_target(m2.group(1)), ctx), ctx)
         if m and not _is_whole(m.group(1)):
             phrase = f"{m.group(1)} from {m.group(2)}" if m.group(2) else m.group(1)
             return _remove_step(_apply_other(_target(phrase), ctx), ctx)

@@ -207,3 +207,12 @@ def test_plan_is_json_serialisable():
     plan = P.plan("remove the man on the left and make it sepia", PlanContext())
     again = Plan.model_validate(plan.to_json_dict())
     assert again == plan and isinstance(again.steps[0], Step)
+
+
+@pytest.mark.parametrize("text, target", [
+    ("get the tourists out of the shot", "the tourists"),
+    ("keep the cars out of the picture", "the cars"),
+])
+def test_get_x_out_of_the_shot_is_a_removal(text, target):
+    step = RulesPlanner().plan(text, PlanContext()).steps[0]
+    assert step.kind == "remove" and step.target == target
