@@ -505,43 +505,30 @@ def _finish_pipeline(mgr: ModelManager, pipe: Any) -> Any:
     return pipe
 
 
-def _load_inpaint(mgr: ModelManager, role: str, path: Path) -> Any:
+def _load_diffusers(mgr: ModelManager, role: str, path: Path, class_name: str) -> Any:
+    """A diffusers pipeline of ``class_name`` from a local folder, safetensors only."""
     _check_safetensors(role, mgr.model_id(role), path)
-    from diffusers import AutoPipelineForInpainting
+    import diffusers
 
     ctx = _quiet()
     try:
-        pipe = AutoPipelineForInpainting.from_pretrained(str(path), torch_dtype=mgr.dtype_for(role),
-                                      use_safetensors=True)
-    finally:
-        ctx.__exit__(None, None, None)
-    return _finish_pipeline(mgr, pipe)
-
-
-def _load_text2image(mgr: ModelManager, role: str, path: Path) -> Any:
-    _check_safetensors(role, mgr.model_id(role), path)
-    from diffusers import AutoPipelineForText2Image
-
-    ctx = _quiet()
-    try:
-        pipe = AutoPipelineForText2Image.from_pretrained(str(path), torch_dtype=mgr.dtype_for(role),
-                                      use_safetensors=True)
-    finally:
-        ctx.__exit__(None, None, None)
-    return _finish_pipeline(mgr, pipe)
-
-
-def _load_instruct(mgr: ModelManager, role: str, path: Path) -> Any:
-    _check_safetensors(role, mgr.model_id(role), path)
-    from diffusers import StableDiffusionInstructPix2PixPipeline
-
-    ctx = _quiet()
-    try:
-        pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+        pipe = getattr(diffusers, class_name).from_pretrained(
             str(path), torch_dtype=mgr.dtype_for(role), use_safetensors=True)
     finally:
         ctx.__exit__(None, None, None)
     return _finish_pipeline(mgr, pipe)
+
+
+def _load_inpaint(mgr: ModelManager, role: str, path: Path) -> Any:
+    return _load_diffusers(mgr, role, path, "AutoPipelineForInpainting")
+
+
+def _load_text2image(mgr: ModelManager, role: str, path: Path) -> Any:
+    return _load_diffusers(mgr, role, path, "AutoPipelineForText2Image")
+
+
+def _load_instruct(mgr: ModelManager, role: str, path: Path) -> Any:
+    return _load_diffusers(mgr, role, path, "StableDiffusionInstructPix2PixPipeline")
 
 
 def _load_grounding(mgr: ModelManager, role: str, path: Path) -> Any:
