@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from imagent.assistant.config import Settings, load_settings
-from imagent.errors import (ImagentError, InputError, ModelUnavailableError, NeedsModelError,
+from imagent.errors import (ImagentError, ModelUnavailableError, NeedsModelError,
                             SessionNotFound, UsageError)
 from imagent.planners.base import Plan, PlanContext, Step
 from imagent.sessions import Session, Store, Version
@@ -197,17 +197,10 @@ class Assistant:
 
     def context(self) -> PlanContext:
         head = self.head
-        path = self._path_to(head)
+        path = self.store.path(self.session, head)
         return PlanContext(image_size=(head.width, head.height), version_seq=head.seq,
                            history=[v.request for v in path[1:]], seed=self.settings.seed,
                            last_plan=self._last_plan)
-
-    def _path_to(self, version: Version) -> list[Version]:
-        by_id = {v.id: v for v in self.store.log(self.session)}
-        path = [version]
-        while path[-1].parent_id:
-            path.append(by_id[path[-1].parent_id])
-        return path[::-1]
 
     @property
     def models(self):
@@ -566,7 +559,9 @@ class Assistant:
     def export(self, path: str | Path, *, script: bool = False) -> Path:
         """Export the session as a bundle (zip) or, with ``script=True``, as a YAML request script."""
         if script:
-            return _atomic_write_text(Path(path), self.store.export_script(self.session))
+            # The same path rules as a bundle: nothing inside the store home, a real folder.
+            target = self.store.resolve_export_path(path)
+            return _atomic_write_text(target, self.store.export_script(self.session))
         return self.store.export_bundle(self.session, path)
 
     # -- conversation and inspection (used by the TUI, scripts and notebooks) -----------------------
@@ -873,9 +868,6 @@ def _atomic_write_text(path: Path, text: str) -> Path:
     import os
     import tempfile
 
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: the folder {path.parent} does not exist",
-                         hint="create the folder first or choose another output path")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

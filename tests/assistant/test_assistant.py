@@ -188,3 +188,14 @@ def test_ambiguous_target_asks_which_one_and_the_answer_is_understood(tmp_path):
         # Naming the instance up front asks nothing.
         turn = a.ask("remove the red square on the right")
         assert turn.question is None and turn.version.seq == 2
+
+
+def test_script_export_obeys_the_same_path_rules_as_bundles(photo, tmp_path):
+    from imagent.errors import UnsafePathError
+
+    with Assistant.open(photo) as a:
+        home = a.store.home
+        for bad in (home / "script.yaml", home / "blobs" / ".." / "store.db", tmp_path / "no-dir" / "s.yaml"):
+            with pytest.raises(UnsafePathError):
+                a.export(bad, script=True)
+        assert not (home / "script.yaml").exists()
