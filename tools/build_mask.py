@@ -180,7 +180,7 @@ def _sam_refine(image: Image.Image, base: np.ndarray, boxes: list, models: Any,
                 info: dict) -> np.ndarray:
     """SAM's mask for the boxes (their union) replaces ``base``; an empty answer keeps it."""
     if models is None:
-        from imagent.tools.remove import no_manager_error
+        from imagent.tools.models import no_manager_error
 
         raise no_manager_error(NAME, "segmentation", "refine='sam'")
     from imagent.tools.backends.sam import segment
@@ -204,7 +204,7 @@ def resolve_refine(args: Args, state: ToolState) -> str:
     a box (a detection without its own mask, or a given box), else 'none'."""
     if args.refine != "auto":
         return args.refine
-    from imagent.tools.remove import model_available
+    from imagent.tools.models import model_available
 
     if not model_available(state, "segmentation"):
         return "none"

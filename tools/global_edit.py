@@ -488,7 +488,7 @@ def _resize(img: Image.Image, args: Args) -> tuple[Image.Image, None, str]:
 
 
 def _run_instruct(args: Args, state: ToolState, mask: np.ndarray | None) -> ToolResult:
-    from imagent.tools.remove import no_manager_error, step_reporter
+    from imagent.tools.models import no_manager_error, step_reporter
 
     mgr = state.models
     if mgr is None:

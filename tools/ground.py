@@ -641,7 +641,7 @@ def ground_with_model(manager, image: Image.Image, phrase: str, *, select: str =
 
 
 def _use_model(args: Args, state: ToolState) -> bool:
-    from imagent.tools.remove import model_available, no_manager_error
+    from imagent.tools.models import model_available, no_manager_error
 
     if args.backend == "embedded":
         return False

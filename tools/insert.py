@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools import masks as M
 from imagent.tools.imageio import load_image
-from imagent.tools.remove import model_available, no_manager_error, step_reporter
+from imagent.tools.models import model_available, no_manager_error, step_reporter
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "insert"

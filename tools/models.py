@@ -598,3 +598,35 @@ LOADERS: dict[str, Callable[[ModelManager, str, Path], Any]] = {
     "lama": _load_lama, "gdino_original": _load_gdino_original,
     "sam_original": _load_sam_original,
 }
+
+
+# ----------------------------------------------------------------- helpers for the tools
+def model_available(state: Any, role: str) -> bool:
+    """True when ``state.models`` is a manager whose ``role`` model is present (no loading)."""
+    mgr = state.models
+    return mgr is not None and bool(mgr.available(role))
+
+
+def no_manager_error(tool: str, role: str, what: str, *, needs: bool = False
+                     ) -> ModelUnavailableError:
+    """The error for a request that needs ``role``'s model while model backends are off
+    (``state.models`` is None): names the model, how to get it and ``--profile models``.
+    ``needs=True`` gives ``NeedsModelError`` (the embedded default cannot do this at all)."""
+    from imagent.errors import NeedsModelError
+
+    mid = DEFAULT_MODELS.get(role, "")
+    model = f"the {role} model {mid!r}" if mid else f"a {role} model"
+    msg = (f"{tool}: {what} needs {model} ({ROLE_HELP.get(role, role)}), and model backends "
+           "are off (the offline profile has no model manager)")
+    if mid and role not in FILE_ROLES:
+        hint = f"get it with `imagent models pull {role}`, then run with `--profile models`"
+    else:
+        hint = (f"set model_{role} (IMAGENT_MODEL_{role.upper()}) to "
+                + ("the checkpoint file" if role in FILE_ROLES else "a local folder or hub id")
+                + ", then run with `--profile models`")
+    return (NeedsModelError if needs else ModelUnavailableError)(msg, hint=hint)
+
+
+def step_reporter(state: Any, tool: str):
+    """``on_step(step, total)`` for a backend: a ``step`` event per denoising step."""
+    return lambda step, total: state.emit(kind="step", tool=tool, step=step, total=total)

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagent.errors import ToolArgumentError
 from imagent.tools import patchfill as PF
-from imagent.tools.remove import (model_available, no_manager_error, patchmatch_module,
-                                  step_reporter)
+from imagent.tools.models import model_available, no_manager_error, step_reporter
+from imagent.tools.remove import patchmatch_module
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "outpaint"

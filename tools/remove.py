@@ -14,9 +14,6 @@ embedded PatchMatch (Telea when PatchMatch cannot load). The stored call names t
 ran (``result.extra["resolved_args"]``), so a replay uses the same one, or fails with
 ``ModelUnavailableError`` where it is missing. An explicit ``diffusion``/``lama`` without its
 model is that error (exit code 3), never a silent fallback.
-
-The helpers at the end (``model_available``, ``no_manager_error``, ``step_reporter``) are
-shared by the other tools that call model backends.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from imagent.errors import MaskError, ModelUnavailableError
 from imagent.tools import masks as M
 from imagent.tools import patchfill as PF
+from imagent.tools.models import model_available, no_manager_error, step_reporter
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "remove"
@@ -275,33 +273,3 @@ def _run_model(args: Args, state: ToolState, chosen: str) -> ToolResult:
 
 
 # ------------------------------------------------------------------ model-backend helpers
-def model_available(state: ToolState, role: str) -> bool:
-    """True when ``state.models`` is a manager whose ``role`` model is present (no loading)."""
-    mgr = state.models
-    return mgr is not None and bool(mgr.available(role))
-
-
-def no_manager_error(tool: str, role: str, what: str, *, needs: bool = False
-                     ) -> ModelUnavailableError:
-    """The error for a request that needs ``role``'s model while model backends are off
-    (``state.models`` is None): names the model, how to get it and ``--profile models``.
-    ``needs=True`` gives ``NeedsModelError`` (the embedded default cannot do this at all)."""
-    from imagent.errors import NeedsModelError
-    from imagent.tools.models import DEFAULT_MODELS, FILE_ROLES, ROLE_HELP
-
-    mid = DEFAULT_MODELS.get(role, "")
-    model = f"the {role} model {mid!r}" if mid else f"a {role} model"
-    msg = (f"{tool}: {what} needs {model} ({ROLE_HELP.get(role, role)}), and model backends "
-           "are off (the offline profile has no model manager)")
-    if mid and role not in FILE_ROLES:
-        hint = f"get it with `imagent models pull {role}`, then run with `--profile models`"
-    else:
-        hint = (f"set model_{role} (IMAGENT_MODEL_{role.upper()}) to "
-                + ("the checkpoint file" if role in FILE_ROLES else "a local folder or hub id")
-                + ", then run with `--profile models`")
-    return (NeedsModelError if needs else ModelUnavailableError)(msg, hint=hint)
-
-
-def step_reporter(state: ToolState, tool: str):
-    """``on_step(step, total)`` for a backend: a ``step`` event per denoising step."""
-    return lambda step, total: state.emit(kind="step", tool=tool, step=step, total=total)
