@@ -154,7 +154,7 @@ class LLMPlanner:
         sim = _Simulation(self.registry, context)
         errors = 0
         last_error = ""
-        for _turn in range(self.max_turns):
+        for turn in range(self.max_turns):
             try:
                 ai = bound.invoke(messages)
             except ImagentError:
@@ -164,15 +164,20 @@ class LLMPlanner:
                                             hint="check the model server / API key, or use --planner rules") from exc
             if not isinstance(ai, AIMessage):
                 ai = AIMessage(content=str(getattr(ai, "content", ai)))
-            messages.append(ai)
             tool_calls = list(ai.tool_calls or [])
             bad = list(getattr(ai, "invalid_tool_calls", None) or [])
+            # Some providers send tool calls without an id. Every ToolMessage must answer its
+            # call by id, so give each one a turn-unique id in the history's AIMessage too.
+            for i, tc in enumerate(tool_calls + bad):
+                if not tc.get("id"):
+                    tc["id"] = f"call_{turn}_{i}"
+            messages.append(ai)
             for inv in bad:
                 errors += 1
                 last_error = f"malformed tool call {inv.get('name')!r}: {inv.get('error') or 'arguments are not valid JSON'}"
                 messages.append(ToolMessage(content=f"error: {last_error}; send the call again with "
                                                     "arguments as a JSON object",
-                                            tool_call_id=inv.get("id") or "invalid"))
+                                            tool_call_id=inv["id"]))
             if not tool_calls:
                 if bad:
                     if errors > self.max_errors:
@@ -203,7 +208,7 @@ class LLMPlanner:
                 messages.append(HumanMessage(content="error: empty answer; call the tools or ask_user."))
                 continue
             for tc in tool_calls:
-                name, args, cid = tc.get("name"), tc.get("args") or {}, tc.get("id") or name
+                name, args, cid = tc.get("name"), tc.get("args") or {}, tc["id"]
                 if name == "ask_user":
                     try:
                         a = AskUserArgs.model_validate(args)

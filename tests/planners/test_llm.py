@@ -125,6 +125,38 @@ def test_malformed_tool_call_is_an_observation():
     assert any("malformed tool call" in m.content for m in model.seen[1] if isinstance(m, ToolMessage))
 
 
+def test_tool_calls_without_an_id_are_answered_not_a_crash():
+    # Some providers (older Ollama, some OpenAI-compatible servers) send tool calls with no id.
+    # The first call of a turn used to crash (UnboundLocalError on ``name``); later ones got the
+    # previous call's name as their id. Each call now gets a unique id that its ToolMessage
+    # answers, in the AIMessage kept in the history too.
+    no_id = [{"name": "ground", "args": {"phrase": "the top-left corner"}, "id": None, "type": "tool_call"},
+             {"name": "build_mask", "args": {}, "id": None, "type": "tool_call"},
+             {"name": "glow", "args": {}, "id": None, "type": "tool_call"},
+             {"name": "remove", "args": {}, "id": "", "type": "tool_call"}]
+    model = fake(AIMessage(content="", tool_calls=no_id), AIMessage(content="Removed the corner."))
+    plan = LLMPlanner(model).plan("remove the top-left corner", ctx())
+    assert [c.name for c in plan.calls()] == ["ground", "build_mask", "remove"]
+    history = model.seen[1]
+    ai = [m for m in history if isinstance(m, AIMessage)][0]
+    ids = [tc["id"] for tc in ai.tool_calls]
+    assert all(ids) and len(set(ids)) == 4
+    answers = [m for m in history if isinstance(m, ToolMessage)]
+    assert [m.tool_call_id for m in answers] == ids  # every call answered by its own id
+    assert answers[2].content.startswith("error:") and "glow" in answers[2].content
+
+
+def test_invalid_tool_call_without_an_id_is_an_observation():
+    broken = AIMessage(content="", invalid_tool_calls=[{"name": "ground", "args": "{phrase: oops", "id": None,
+                                                        "error": "bad json", "type": "invalid_tool_call"}])
+    model = fake(broken, AIMessage(content="", tool_calls=[call("undo", {}, 2)]), AIMessage(content="ok"))
+    plan = LLMPlanner(model).plan("undo", ctx())
+    assert [s.kind for s in plan.steps] == ["undo"]
+    ai = [m for m in model.seen[1] if isinstance(m, AIMessage)][0]
+    answer = [m for m in model.seen[1] if isinstance(m, ToolMessage)][0]
+    assert "malformed tool call" in answer.content and answer.tool_call_id == ai.invalid_tool_calls[0]["id"]
+
+
 def test_endless_loop_is_capped():
     loop = [AIMessage(content="", tool_calls=[call("ground", {"phrase": "the center"}, i)]) for i in range(50)]
     model = fake(*loop)
