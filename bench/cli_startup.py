@@ -25,7 +25,7 @@ def main(runs: int = 15) -> int:
         subprocess.run([exe, "--help"], check=True, capture_output=True)
         times.append(time.perf_counter() - t)
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys\nfrom imagent.assistant.cli import main\n"
+        [sys.executable, "-c", "import sys\nfrom imagent.cli import main\n"
          "try: main(['--help'])\nexcept SystemExit: pass\n"
          "print('HEAVY=' + ','.join(m for m in ('torch','numpy','PIL','pydantic') if m in sys.modules))"],
         capture_output=True, text=True, check=True)

@@ -375,8 +375,8 @@ class _closing:
 # module level (``--help`` must stay fast) and defines ``register(sub, common)``, which
 # adds its sub-parser(s) with ``parents=[common]`` and ``set_defaults(handler=fn)``;
 # ``fn(args) -> int`` is the exit code.
-COMMAND_MODULES: tuple[str, ...] = ("imagent.assistant.cmd_chat", "imagent.assistant.cmd_run",
-                                    "imagent.assistant.cmd_models", "imagent.assistant.cmd_tool")
+COMMAND_MODULES: tuple[str, ...] = ("imagent.cli.cmd_chat", "imagent.cli.cmd_run",
+                                    "imagent.cli.cmd_models", "imagent.cli.cmd_tool")
 
 COMMANDS = {"edit": cmd_edit, "ask": cmd_edit, "plan": cmd_plan, "sessions": cmd_sessions, "log": cmd_log,
             "undo": cmd_move, "redo": cmd_move, "checkout": cmd_move, "show": cmd_show, "diff": cmd_diff,

@@ -60,7 +60,7 @@ def _version(r) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from imagent.assistant.config import load_settings
-    from imagent.assistant.script import load_script, run_script
+    from imagent.cli.script import load_script, run_script
 
     script = load_script(args.script)
     overrides = {"profile": args.profile, "home": args.home, "seed": args.seed, "planner": args.planner}

@@ -1,8 +1,8 @@
 """imagent — an agentic natural-language image editor.
 
-The code lives in five sub-packages mapped into this namespace by pyproject:
-``imagent.assistant``, ``imagent.tools``, ``imagent.planners``, ``imagent.tui``
-and ``imagent.sessions``. This root only holds the error hierarchy (a leaf that
+The code lives in six sub-packages mapped into this namespace by pyproject:
+the core (``imagent.assistant``, ``imagent.tools``, ``imagent.planners``,
+``imagent.sessions``) and the front ends (``imagent.cli``, ``imagent.tui``). This root only holds the error hierarchy (a leaf that
 every package may import) and the lazy public API, so ``import imagent`` stays
 cheap and never imports torch.
 """

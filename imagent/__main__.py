@@ -1,5 +1,5 @@
 import sys
 
-from imagent.assistant.cli import main
+from imagent.cli import main
 
 sys.exit(main())

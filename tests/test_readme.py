@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from imagent import Assistant
-from imagent.assistant.cli import main
+from imagent.cli import main
 from tests.conftest import textured_image
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagent.assistant.cli import main
+from imagent.cli import main
 
 REMOVE = "remove the red square at box 18,13,56,47"
 
@@ -21,7 +21,7 @@ def run(*argv, capsys=None):
 
 
 def test_help_does_not_import_heavy_modules():
-    code = ("import sys\nfrom imagent.assistant.cli import main\n"
+    code = ("import sys\nfrom imagent.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('torch', 'numpy', 'PIL', 'diffusers', 'transformers', 'pydantic') if m in sys.modules]\n"
             "print('HEAVY', heavy)")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagent.assistant.cli import main
+from imagent.cli import main
 
 
 def _run(capsys, *argv):

@@ -9,9 +9,9 @@ import yaml
 from PIL import Image
 
 from imagent import Assistant
-from imagent.assistant.cli import main
+from imagent.cli import main
 from imagent.assistant.config import load_settings
-from imagent.assistant.script import load_script, parse_script, run_script
+from imagent.cli.script import load_script, parse_script, run_script
 from imagent.errors import InputError
 from imagent.sessions import Store
 from imagent.sessions.store import pixel_digest
@@ -172,7 +172,7 @@ def test_export_script_keeps_per_request_seeds_and_round_trips(photo, tmp_path):
     import yaml
 
     from imagent import Assistant
-    from imagent.assistant.script import load_script, run_script
+    from imagent.cli.script import load_script, run_script
 
     with Assistant.open(photo, session="seeded") as a:
         a.ask("make it darker")

@@ -21,7 +21,7 @@ def test_importing_the_manager_and_backends_loads_nothing_heavy():
             "imagent.tools.backends.ip2p, imagent.tools.backends.lama, imagent.tools.backends.sam, "
             "imagent.tools.backends.grounding_dino, imagent.tools.backends.clip_rank, "
             "imagent.tools.backends.original_sam, imagent.tools.backends.original_gdino, "
-            "imagent.assistant.cmd_models\n"
+            "imagent.cli.cmd_models\n"
             "mgr = m.ModelManager({'inpaint': '/nowhere'})\n"
             "print([x for x in ('torch', 'diffusers', 'transformers') if x in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -103,7 +103,7 @@ def test_models_from_settings_layers():
 
 
 def _cli(args, capsys):
-    from imagent.assistant.cli import main
+    from imagent.cli import main
 
     rc = main(args)
     cap = capsys.readouterr()
@@ -130,7 +130,7 @@ def test_cli_models_list_and_verify(tiny_lama_file, tiny_sam_dir, monkeypatch, c
 
 
 def test_cli_help_still_light():
-    code = ("import sys\nfrom imagent.assistant.cli import main\n"
+    code = ("import sys\nfrom imagent.cli import main\n"
             "try:\n    main(['models', '--help'])\nexcept SystemExit:\n    pass\n"
             "print([m for m in ('torch', 'numpy', 'PIL', 'diffusers', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
