@@ -4,9 +4,9 @@ A blob's key is the sha256 hex digest of its stored bytes; it lives at
 ``<home>/blobs/<key[:2]>/<key[2:]>``. Nothing user-given ever goes into a blob
 path: the key is computed here from the bytes.
 
-Writes are atomic and crash-safe: the bytes go to ``<shard>/.tmp-<pid>-<random>``
-(same directory, so same filesystem), are fsynced, then ``os.replace``d onto
-the final name, and the shard directory is fsynced. A file under a final
+Writes are atomic and crash-safe (``imagent.fsio.atomic_write``): the bytes go to
+``<shard>/.tmp-<pid>-<random>`` (same directory, so same filesystem), are fsynced,
+then ``os.replace``d onto the final name, and the shard directory is fsynced. A file under a final
 (64-hex) name is therefore always complete; a crash leaves at most a ``.tmp-*``
 file, which ``Store.gc`` removes once it is older than its grace period.
 
@@ -23,13 +23,13 @@ import hashlib
 import io
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from imagent.errors import InputError, MaskError, StoreCorruptError
+from imagent.fsio import atomic_write, fsync_dir
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_COMPRESS_LEVEL = 6
@@ -118,20 +118,6 @@ def decode_png(data: bytes, *, what: str) -> Image.Image:
     return img
 
 
-def fsync_dir(path: str | os.PathLike) -> None:
-    """fsync a directory so a rename/creation inside it is durable (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class BlobDir:
     """The ``blobs/`` directory of a store."""
 
@@ -159,27 +145,9 @@ class BlobDir:
             shard.mkdir(exist_ok=True)
             if fsync:
                 fsync_dir(self.root)
-        tmp = shard / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
-                if fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        if fsync:
-            fsync_dir(shard)
+        # Temp file named TMP_PREFIX... in the shard (Store.gc removes old leftovers by that
+        # name), fsynced, renamed onto the final name, shard fsynced: never a partial blob.
+        atomic_write(final, data, fsync=fsync, mode=0o644, tmp_prefix=TMP_PREFIX)
         return key
 
     def read(self, key: str, *, check: bool = True) -> bytes:

@@ -1,8 +1,8 @@
 """Session bundles: one zip holding ``manifest.json`` and ``blobs/<sha256>``.
 
 Writing is deterministic (fixed member order and timestamps, sorted-key JSON)
-and atomic (temp file beside the target, fsync, ``os.replace``, fsync of the
-directory), so export -> import -> export gives the same bytes.
+and atomic (``imagent.fsio.atomic_write``: temp file beside the target, fsync,
+``os.replace``, fsync of the directory), so export -> import -> export gives the same bytes.
 
 Reading trusts nothing: every member name must be ``manifest.json`` or
 ``blobs/<64 lowercase hex>`` (anything else, e.g. ``../../evil`` or an absolute
@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from imagent.errors import BundleError
+from imagent.fsio import atomic_write
 
-from .blobs import HASH_RE, PNG_SIGNATURE, fsync_dir, sha256_hex
+from .blobs import HASH_RE, PNG_SIGNATURE, sha256_hex
 
 FORMAT = "imagent.bundle"
 FORMAT_VERSION = 1
@@ -74,31 +74,19 @@ def manifest_bytes(manifest: dict) -> bytes:
 
 def write_bundle(target: Path, manifest: dict, blobs: dict[str, bytes]) -> Path:
     """Write the zip atomically to ``target`` (already checked by ``safe_output_path``)."""
-    target = Path(target)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        with open(tmp, "wb") as fh:
-            with zipfile.ZipFile(fh, "w") as zf:
-                info = zipfile.ZipInfo(MANIFEST, date_time=_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
+    def write_zip(fh) -> None:
+        with zipfile.ZipFile(fh, "w") as zf:
+            info = zipfile.ZipInfo(MANIFEST, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, manifest_bytes(manifest))
+            for key in sorted(blobs):
+                info = zipfile.ZipInfo(f"blobs/{key}", date_time=_ZIP_TIME)
+                info.compress_type = zipfile.ZIP_STORED  # PNG is already compressed
                 info.external_attr = 0o644 << 16
-                zf.writestr(info, manifest_bytes(manifest))
-                for key in sorted(blobs):
-                    info = zipfile.ZipInfo(f"blobs/{key}", date_time=_ZIP_TIME)
-                    info.compress_type = zipfile.ZIP_STORED  # PNG is already compressed
-                    info.external_attr = 0o644 << 16
-                    zf.writestr(info, blobs[key])
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(target.parent)
-    return target
+                zf.writestr(info, blobs[key])
+
+    return atomic_write(target, write_zip)
 
 
 def _check_fields(record: Any, schema: dict, what: str) -> None:

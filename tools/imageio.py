@@ -3,7 +3,8 @@
 ``load_image`` turns any supported file (or bytes) into an RGB ``PIL.Image`` with
 the alpha channel kept aside, EXIF orientation applied and a pixel limit checked
 before the pixels are decoded. ``save_image`` writes PNG / JPEG / WebP atomically
-(temp file in the target folder, fsync, ``os.replace``) with provenance metadata.
+(``imagent.fsio.atomic_write``: temp file in the target folder, fsync, ``os.replace``,
+fsync of the folder) with provenance metadata.
 
 Mode policy of the loader (``LoadedImage.original_mode`` keeps the source mode):
 
@@ -25,7 +26,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from imagent.errors import ImageLoadError, ImagentError, InputError, InternalError, MaskError
+from imagent.fsio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -261,28 +262,17 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, *,
         if fmt == "WEBP" and alpha_img is not None:
             kwargs["exact"] = True  # keep the colour under transparent pixels
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(parent))
+    # On any failure atomic_write removes its temp file; an existing file is left untouched.
     try:
-        with os.fdopen(fd, "wb") as fh:
-            out.save(fh, format=fmt, **kwargs)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, _file_mode(target))
-        os.replace(tmp_name, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, ImagentError) or not isinstance(exc, Exception):
-            raise
-        if isinstance(exc, OSError):
-            raise InputError(f"could not write {str(path)!r}: {exc}",
-                             hint="check free disk space and write permission of the folder"
-                             ) from exc
+        atomic_write(target, lambda fh: out.save(fh, format=fmt, **kwargs))
+    except ImagentError:
+        raise
+    except OSError as exc:
+        raise InputError(f"could not write {str(path)!r}: {exc}",
+                         hint="check free disk space and write permission of the folder") from exc
+    except Exception as exc:  # noqa: BLE001 - an encoder failure of any kind
         raise InternalError(f"saving {str(path)!r} as {fmt} failed: {type(exc).__name__}: {exc}",
                             hint="this is a bug; the existing file (if any) is unchanged") from exc
-    _fsync_dir(parent)
     return target
 
 
@@ -317,26 +307,6 @@ def _prepare_for_save(image: Image.Image | np.ndarray,
                             f"{rgb.size[0]}x{rgb.size[1]}",
                             hint="the alpha channel must have the size of the image")
     return rgb, alpha_img
-
-
-def _file_mode(target: Path) -> int:
-    try:
-        return target.stat().st_mode & 0o777
-    except OSError:
-        return 0o644
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(str(folder), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- metadata

@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import Button, Footer, Input, Label, OptionList, ProgressBar
 
 from imagent.errors import ImagentError, UsageError
+from imagent.fsio import atomic_write_text
 
 from .state import Snapshot, take_snapshot
 from .widgets import ChatLog, ChoiceBar, HistoryPanel, ImagePane, StatusBar
@@ -168,7 +169,8 @@ class ChatApp(App):
         if message.note:
             self.query_one(ChatLog).add(f"imagent: {message.note}", "assistant")
         if self.ready_file:
-            Path(self.ready_file).write_text(f"{time.perf_counter() - self._t_start:.4f}\n")
+            # atomic: the bench polls for the file and reads it as soon as it exists
+            atomic_write_text(self.ready_file, f"{time.perf_counter() - self._t_start:.4f}\n", fsync=False)
             self.ready_file = None
 
     def on_turn_done(self, message: TurnDone) -> None:
