@@ -4,7 +4,8 @@ Kept import-light: parsing and ``--help`` import only the standard library;
 each command imports what it needs when it runs (``imagent --help`` never
 imports torch, numpy or PIL).
 
-Exit codes: 0 ok, 1 bad input, 2 usage, 3 model or backend unavailable, 4 internal error.
+Exit codes: 0 ok, 1 bad input, 2 usage, 3 model or backend unavailable, 4 internal error,
+5 the edit failed its check (nothing reported done), 6 a question back (needs an answer).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ EPILOG = """examples:
   imagent ask "extend the picture to the right by 25%"       (continues the latest session)
   imagent log                     imagent undo                imagent checkout 2
   imagent diff 0 3 -o diff.png    imagent replay --verify     imagent export -o session.zip
+  imagent verify --all            (decode every image, check every version's references)
 
-exit codes: 0 ok, 1 bad input, 2 usage, 3 model or backend unavailable, 4 internal error.
+exit codes: 0 ok, 1 bad input, 2 usage, 3 model or backend unavailable, 4 internal error,
+  5 the edit failed its check (nothing reported done, no -o written),
+  6 the assistant asked a question back (needs an answer, no -o written).
 settings: defaults < config.toml (user config dir, or IMAGENT_CONFIG) < IMAGENT_* environment < flags.
 """
 
@@ -107,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("gc", "delete image blobs no version refers to")
     p = add("delete", "delete a session (its blobs are freed by gc)")
     p.add_argument("name", metavar="NAME")
+    p = add("verify", "check a session's stored versions: every image decodes at its size, every "
+            "parent and blob exists, every tool call is valid")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--session", "-s", default=None, metavar="NAME",
+                   help="session name or id (default: the most recent session)")
+    g.add_argument("--all", action="store_true", help="every session, and the store's own consistency")
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub, common)
     return parser
@@ -147,34 +157,98 @@ def _version_line(v) -> str:
 
 
 # -- commands -------------------------------------------------------------------------------------
+# Turn outcomes (``Turn.status``): done, asked (a question back), failed (the result check
+# failed: nothing is done), moved (undo/redo/checkout), looked (history/compare).
+OK_STATUSES = ("done", "moved", "looked")
+
+
+def turn_status(turn) -> str:
+    """The outcome of a turn; turns from before ``Turn.status`` are done unless they asked."""
+    return getattr(turn, "status", None) or ("asked" if getattr(turn, "question", None) else "done")
+
+
+def status_exit_code(status: str) -> int:
+    """The exit code of a turn outcome: 0 for the OK ones, 5 for a failed check, 6 for a question."""
+    from imagent.errors import EXIT_CHECK_FAILED, EXIT_QUESTION
+
+    return {"failed": EXIT_CHECK_FAILED, "asked": EXIT_QUESTION}.get(status, 0)
+
+
+def check_image_output(path: str, settings) -> str:
+    """Refuse an image output path before any work: the extension, the folder, the store home.
+
+    The path rules are the store's export rules (``sessions.store.safe_output_path``:
+    no directories, an existing folder, nothing inside the store home).
+    """
+    from pathlib import Path
+
+    from imagent.errors import InputError
+    from imagent.sessions.store import safe_output_path
+    from imagent.tools.imageio import SAVE_FORMATS
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in SAVE_FORMATS:
+        raise InputError(f"cannot write the image as {suffix or '(no extension)'!r} ({path!r})",
+                         hint="use one of " + ", ".join(SAVE_FORMATS))
+    return str(safe_output_path(path, forbidden_roots=(settings.home_path,)))
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    # Before any work (before a session exists): a bad -o would otherwise fail after the edit.
+    out_target = check_image_output(args.output, settings) if args.output else None
+
     from imagent.assistant.core import Assistant
 
-    settings = _settings(args)
     if args.command == "edit":
         assistant = Assistant.open(args.image, session=args.session, settings=settings)
     else:
         assistant = Assistant.open(None, session=args.session, settings=settings)
-    turns = []
+    turns, statuses = [], []
     with assistant:
         for request in args.requests:
             turn = assistant.ask(request)
+            status = turn_status(turn)
             turns.append(turn)
+            statuses.append(status)
             if not args.json:
                 print(f"> {request}")
                 print(f"  {turn.reply}")
-            if turn.question:
-                break
-        out = str(assistant.save(args.output)) if args.output else None
+            if status not in OK_STATUSES:
+                break  # a failed check or a question: the later requests would build on it
+        final = statuses[-1] if statuses else "done"
+        code = status_exit_code(final)
+        skipped = len(args.requests) - len(turns)
+        out = str(assistant.save(out_target)) if out_target and code == 0 else None
         if args.json:
             _print_json({"session": {"id": assistant.session.id, "name": assistant.session.name},
-                         "turns": [t.to_dict() for t in turns], "output": out,
-                         "head": assistant.head.to_dict()})
+                         "turns": [{**t.to_dict(), "status": st} for t, st in zip(turns, statuses)],
+                         "status": final, "exit_code": code, "skipped": args.requests[len(turns):],
+                         "output": out, "head": assistant.head.to_dict()})
         else:
             print(f"session {assistant.session.name}: now at {_version_line(assistant.head)}")
             if out:
                 print(f"wrote {out}")
-    return 1 if turns and turns[-1].question else 0
+            if code:
+                _explain_stop(final, assistant.session.name, skipped, bool(out_target))
+    return code
+
+
+def _explain_stop(status: str, session: str, skipped: int, had_output: bool) -> None:
+    why = ("the edit failed its check; nothing was reported done" if status == "failed"
+           else "the assistant asked a question back; the request needs an answer")
+    notes = [why]
+    if skipped:
+        notes.append(f"{skipped} later request(s) not run")
+    if had_output:
+        notes.append("no -o written")
+    print("imagent: " + "; ".join(notes), file=sys.stderr)
+    if status == "asked":
+        print(f'  hint: answer with: imagent ask --session {session} "<the request, more precisely>"',
+              file=sys.stderr)
+    else:
+        print(f'  hint: try another wording, or look at it with: imagent log --session {session}',
+              file=sys.stderr)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -360,6 +434,59 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from imagent.errors import ImagentError
+    from imagent.tools.registry import default_registry
+    from imagent.tools.types import ToolCall
+
+    store = _store(args)
+    with _closing(store):
+        sessions = store.list_sessions() if args.all else [_session(store, args)]
+        registry = default_registry()
+        reports = []
+        for sess in sessions:
+            report = store.verify_session(sess)  # parents, blobs: exist, hash, decode, declared size
+            for v in store.log(sess):
+                for i, call in enumerate(v.tool_calls, 1):
+                    try:
+                        registry.validate(ToolCall(**call))
+                    except ImagentError as exc:
+                        report["problems"].append({"version": v.seq, "id": v.short_id,
+                                                   "problem": f"tool call {i}: {exc.message}"})
+                    except Exception as exc:  # noqa: BLE001 -- not even a {name, args} call
+                        report["problems"].append({"version": v.seq, "id": v.short_id,
+                                                   "problem": f"tool call {i} is malformed: {exc}"})
+            report["problems"].sort(key=lambda p: -1 if p["version"] is None else p["version"])
+            reports.append(report)
+        # The store-wide check (Store.verify) finds what no session owns: database damage,
+        # versions of a deleted session, damaged blobs nothing refers to. What it says about
+        # a session's own versions the per-session reports above already say.
+        store_problems = [p for p in store.verify() if p.startswith(("database:", "versions of unknown"))
+                          or "(unreferenced)" in p or ": unreadable" in p] if args.all else []
+    total = sum(len(r["problems"]) for r in reports) + len(store_problems)
+    if args.json:
+        _print_json({"ok": total == 0, "sessions": reports, "store": store_problems,
+                     "versions": sum(r["versions"] for r in reports), "problems": total})
+    else:
+        if not reports:
+            print("no sessions to verify")
+        for r in reports:
+            n = len(r["problems"])
+            print(f"session {r['session']} ({r['id'][:8]}): {r['versions']} version(s) checked, "
+                  + ("no problems" if not n else f"{n} problem(s)"))
+            for p in r["problems"]:
+                where = "session" if p["version"] is None else f"version {p['version']} ({p['id']})"
+                print(f"  {where}: {p['problem']}")
+        if store_problems:
+            print(f"store {store.home}: {len(store_problems)} problem(s)")
+            for p in store_problems:
+                print(f"  {p}")
+        if total:
+            print("verify: problems found; `imagent checkout` a good version, or restore the session "
+                  "from an exported bundle (`imagent import`)", file=sys.stderr)
+    return 1 if total else 0
+
+
 class _closing:
     def __init__(self, store) -> None:
         self.store = store
@@ -381,7 +508,7 @@ COMMAND_MODULES: tuple[str, ...] = ("imagent.cli.cmd_chat", "imagent.cli.cmd_run
 COMMANDS = {"edit": cmd_edit, "ask": cmd_edit, "plan": cmd_plan, "sessions": cmd_sessions, "log": cmd_log,
             "undo": cmd_move, "redo": cmd_move, "checkout": cmd_move, "show": cmd_show, "diff": cmd_diff,
             "replay": cmd_replay, "export": cmd_export, "import": cmd_import, "gc": cmd_gc,
-            "delete": cmd_delete}
+            "delete": cmd_delete, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

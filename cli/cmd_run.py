@@ -27,7 +27,9 @@ script format (relative paths are read from the script's folder):
   - export: v1.png                          the current image (.png/.jpg/.webp), .zip bundle, .yaml script
 
 `imagent export --script -o s.yaml` writes a script that `imagent run s.yaml` reproduces.
-The run stops at the first failing step (an error or a question back) unless --keep-going.
+The run stops at the first failing step unless --keep-going: an error (its exit code),
+a question back (exit code 6) or an edit that failed its check (exit code 5; nothing
+reported done). A run that stops early writes no final image (-o / output:).
 """
 
 
@@ -60,6 +62,7 @@ def _version(r) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from imagent.assistant.config import load_settings
+    from imagent.cli import check_image_output
     from imagent.cli.script import load_script, run_script
 
     script = load_script(args.script)
@@ -67,6 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     layered = {k: getattr(script, k) for k in ("seed", "planner", "profile") if getattr(script, k) is not None}
     layered.update({k: v for k, v in overrides.items() if v is not None})
     settings = load_settings(layered)
+    final_output = args.output or script.output
+    if final_output is not None:  # a bad output path is refused before the session is created
+        check_image_output(str(final_output), settings)
     total = len(script.steps)
     interactive = sys.stdout.isatty() and not args.json
 

@@ -27,7 +27,8 @@ The full format::
     - export: out/v1.png                       # the current image; .zip: a bundle; .yaml: a script
 
 Every script runs in a new session. ``run_script`` stops at the first failing step
-(an error, or a question back from the planner) unless ``keep_going``. Output
+(an error; a question back, exit code 6; an edit that failed its check, exit code 5)
+unless ``keep_going``. Output
 paths are relative to the script's folder too.
 """
 
@@ -38,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from imagent.errors import ImagentError, InputError
+from imagent.cli import turn_status
+from imagent.errors import EXIT_CHECK_FAILED, EXIT_QUESTION, ImagentError, InputError
 
 CONTROL_WORDS = ("undo", "redo")
 STEP_KEYS = {"request", "seed", "settings", "undo", "redo", "checkout", "export"}
@@ -326,12 +328,19 @@ def _run_step(a, step: ScriptStep) -> StepResult:
             finally:
                 a.settings, a.planner = previous
             res.reply = turn.reply
-            if turn.question:
+            status = turn_status(turn)
+            if status == "asked":
                 res.ok = False
-                res.error = {"error": "Question", "message": f"the planner asked: {turn.question}",
+                res.error = {"error": "Question", "message": f"the planner asked: {turn.question or turn.reply}",
                              "hint": ("answer by rewriting the step"
                                       + (": " + " / ".join(turn.plan.choices) if turn.plan and turn.plan.choices else "")),
-                             "exit_code": 1}
+                             "exit_code": EXIT_QUESTION}
+            elif status == "failed":
+                res.ok = False
+                res.error = {"error": "CheckFailed",
+                             "message": f"the edit failed its check; nothing was reported done: {turn.reply}",
+                             "hint": "rewrite the step (a clearer target or a different wording)",
+                             "exit_code": EXIT_CHECK_FAILED}
             elif turn.version is not None:
                 res.figures = _figures(turn.metrics)
         elif step.kind == "undo":

@@ -126,3 +126,11 @@ class InternalError(ImagentError):
 
 class StoreCorruptError(InternalError):
     """The session store on disk fails an integrity check."""
+
+
+# --- outcomes that are not errors, but not "done" either --------------------------------
+# A request can end without raising and still not be done. The CLI (``imagent edit``,
+# ``ask``, ``run``) reports these with their own exit codes, so a script never mistakes
+# them for success (0) or for bad input (1).
+EXIT_CHECK_FAILED = 5  # the edit failed its result check; nothing was reported done
+EXIT_QUESTION = 6  # the assistant asked a question back; the request needs an answer

@@ -651,7 +651,7 @@ class Store:
                 continue
             return Session(sid, sname, vid, vid, now, now, source)
         raise InternalError("Could not create the session: a name or blob race kept repeating.",
-                            hint="Retry; if it persists, run `imagent verify`.")
+                            hint="Retry; if it persists, run `imagent verify --all`.")
 
     def list_sessions(self) -> list[Session]:
         with self._read() as c:
@@ -770,7 +770,8 @@ class Store:
             row = self._version_row(c, srow[0], srow[2])
         if row is None:
             raise StoreCorruptError(f"Session {srow[1]!r} points at a head version that does not exist.",
-                                    hint="Run `imagent verify`; `checkout` another version to repair the head.")
+                                    hint=f"Run `imagent verify --session {srow[1]}`; `checkout` another version "
+                                         "to repair the head.")
         return _row_to_version(row)
 
     def get_version(self, session: Session | str, ref: str | int | Version) -> Version:
@@ -783,7 +784,8 @@ class Store:
             srow = self._session_row(c, session)
             head = self._version_row(c, srow[0], srow[2])
             if head is None:
-                raise StoreCorruptError(f"Session {srow[1]!r} has a dangling head.", hint="Run `imagent verify`.")
+                raise StoreCorruptError(f"Session {srow[1]!r} has a dangling head.",
+                                        hint=f"Run `imagent verify --session {srow[1]}`.")
             if head[3] is None:
                 raise NothingToUndo(f"Nothing to undo: session {srow[1]!r} is at its original image "
                                     f"(version 0, {head[0][:8]}).",
@@ -791,7 +793,7 @@ class Store:
             parent = self._version_row(c, srow[0], head[3])
             if parent is None:
                 raise StoreCorruptError(f"Version {head[0][:8]} of session {srow[1]!r} has a missing parent.",
-                                        hint="Run `imagent verify`.")
+                                        hint=f"Run `imagent verify --session {srow[1]}`.")
             stack = json.loads(srow[7] or "[]")
             stack.append(head[0])
             c.execute("UPDATE sessions SET head_id=?, updated_at=?, redo_stack=? WHERE id=?",
@@ -1190,3 +1192,58 @@ class Store:
             if key not in seen:
                 problems.append(f"blob {key[:12]}... ({where}): missing")
         return problems
+
+    def verify_session(self, session: Session | str) -> dict[str, Any]:
+        """Check one session deeply: ``{"session", "id", "versions", "problems"}``.
+
+        For every version: its parent is a version of the session; its image, mask
+        and alpha blobs exist, match their hash, decode as PNG, and have the declared
+        width x height; the session's head and root are among its versions. Each
+        problem is ``{"version": seq or None, "id": short id or None, "problem": text}``.
+        Tool calls are not checked here (the store does not know the tools;
+        ``imagent verify`` checks them against the registry). Never modifies anything.
+        """
+        from imagent.errors import ImagentError
+
+        sess = self.get_session(session)
+        versions = self.log(sess)
+        by_id = {v.id: v for v in versions}
+        problems: list[dict[str, Any]] = []
+
+        def problem(v: Version | None, text: str) -> None:
+            problems.append({"version": v.seq if v else None, "id": v.short_id if v else None, "problem": text})
+
+        if sess.head_id not in by_id:
+            problem(None, f"the head {sess.head_id[:8]} is not one of the session's versions")
+        if sess.root_id not in by_id:
+            problem(None, f"the root {sess.root_id[:8]} is not one of the session's versions")
+        decoded: dict[str, tuple[tuple[int, int] | None, str | None]] = {}  # key -> (size, error)
+
+        def blob_size(key: str, what: str) -> tuple[tuple[int, int] | None, str | None]:
+            if key not in decoded:
+                try:
+                    img = decode_png(self.blobs.read(key), what=what)
+                    decoded[key] = (img.size, None)
+                except ImagentError as exc:
+                    decoded[key] = (None, exc.message)
+                except OSError as exc:
+                    decoded[key] = (None, f"blob {key[:12]}... is unreadable: {exc}")
+            return decoded[key]
+
+        for v in versions:
+            if v.parent_id is None:
+                if v.seq != 0 or v.id != sess.root_id:
+                    problem(v, "has no parent but is not the session's root")
+            elif v.parent_id not in by_id:
+                problem(v, f"its parent {v.parent_id[:8]} does not exist")
+            for what, key in (("image", v.image_hash), ("mask", v.mask_hash), ("alpha", v.alpha_hash)):
+                if not key:
+                    if what == "image":
+                        problem(v, "has no image")
+                    continue
+                size, error = blob_size(key, f"{what} of version {v.short_id}")
+                if error:
+                    problem(v, f"{what}: {error}")
+                elif size != (v.width, v.height):
+                    problem(v, f"{what} is {size[0]}x{size[1]}, the version declares {v.width}x{v.height}")
+        return {"session": sess.name, "id": sess.id, "versions": len(versions), "problems": problems}
