@@ -41,13 +41,15 @@ Behaviour:
   that is missing raises ``ModelUnavailableError`` (exit code 3) naming the model, its role and
   ``imagent models pull ROLE``.
 
-Settings keys the manager takes (flat, so they fit the TOML file and ``IMAGENT_*`` environment):
+Settings keys the manager takes (flat, so they fit the TOML file and ``IMAGENT_*`` environment,
+which ``imagent.assistant.config.load_settings`` reads; this module reads no ``IMAGENT_*``
+variable itself, it takes what the caller passes):
 ``model_inpaint``, ``model_text2image``, ``model_instruct``, ``model_grounding``,
 ``model_segmentation``, ``model_lama``, ``model_clip``, ``model_gdino_original``,
 ``model_sam_original`` (ids or paths), ``device`` (auto/cuda/mps/cpu),
 ``dtype`` (auto/fp16/bf16/fp32), ``memory_budget_gb`` (float, 0 = unlimited), ``offload`` (bool),
-``download`` (bool). ``models_from_settings`` turns such a mapping (or ``IMAGENT_MODEL_<ROLE>``
-environment variables) into the ``{role: id}`` dict.
+``download`` (bool). ``models_from_settings`` turns such a mapping into the ``{role: id}`` dict;
+``manager_from_settings`` builds the manager from it.
 """
 
 from __future__ import annotations
@@ -95,16 +97,14 @@ FILE_ROLES = {"lama", "gdino_original", "sam_original"}
 FP32_ROLES = {"grounding", "lama"}
 
 
-def models_from_settings(values: Mapping[str, Any] | None = None, *,
-                         env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``{role: id}`` from defaults < ``IMAGENT_MODEL_<ROLE>`` env < ``values`` (``model_<role>``
-    or plain ``<role>`` keys; None, empty and absent values are ignored)."""
-    env = os.environ if env is None else env
+def models_from_settings(values: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """``{role: id}`` from defaults < ``values`` (``model_<role>`` or plain ``<role>`` keys;
+    None, empty and absent values keep the role's default).
+
+    Only what the caller passes counts: this module reads no ``IMAGENT_*`` environment. The
+    assistant builds ``values`` from its ``Settings`` (``imagent.assistant.config.load_settings``:
+    defaults < TOML file < ``IMAGENT_*`` environment < flags)."""
     out = dict(DEFAULT_MODELS)
-    for role in ROLES:
-        v = env.get(f"IMAGENT_MODEL_{role.upper()}")
-        if v is not None:
-            out[role] = v.strip()
     for key, value in (values or {}).items():
         role = key[len("model_"):] if key.startswith("model_") else key
         if role in out and value is not None and str(value).strip():  # "" = the role's default
@@ -412,11 +412,10 @@ def pull(model_id: str) -> Path:
                                     ) from exc
 
 
-def manager_from_settings(settings: Any = None, *, env: Mapping[str, str] | None = None,
-                          shared: bool = True) -> ModelManager:
-    """A manager from a settings object (or mapping): reads ``model_<role>``, ``device``,
-    ``dtype``, ``memory_budget_gb``, ``offload`` and ``download`` where present; the model ids
-    also from ``IMAGENT_MODEL_<ROLE>`` (see ``models_from_settings``)."""
+def manager_from_settings(settings: Any = None, *, shared: bool = True) -> ModelManager:
+    """A manager from a settings object (``Settings``) or mapping: reads ``model_<role>``,
+    ``device``, ``dtype``, ``memory_budget_gb``, ``offload`` and ``download`` where present,
+    nothing else (no environment; see ``models_from_settings``)."""
     def get(name: str, default: Any = None) -> Any:
         if settings is None:
             return default
@@ -424,20 +423,15 @@ def manager_from_settings(settings: Any = None, *, env: Mapping[str, str] | None
             return settings.get(name, default)
         return getattr(settings, name, default)
 
-    ids = models_from_settings({f"model_{r}": get(f"model_{r}") for r in ROLES}, env=env)
-    env = os.environ if env is None else env
-
     def flag(name: str) -> bool:
         v = get(name)
-        if v is None:
-            v = env.get(f"IMAGENT_{name.upper()}", "")
-        return str(v).strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(v, str):
+            return v.strip().lower() in ("1", "true", "yes", "on")
+        return bool(v)
 
+    ids = models_from_settings({f"model_{r}": get(f"model_{r}") for r in ROLES})
     budget = get("memory_budget_gb")
-    if budget is None and env.get("IMAGENT_MEMORY_BUDGET_GB"):
-        budget = float(env["IMAGENT_MEMORY_BUDGET_GB"])
-    kwargs = dict(device=str(get("device") or env.get("IMAGENT_DEVICE") or "auto"),
-                  dtype=str(get("dtype") or env.get("IMAGENT_DTYPE") or "auto"),
+    kwargs = dict(device=str(get("device") or "auto"), dtype=str(get("dtype") or "auto"),
                   memory_budget_gb=float(budget) if budget else None,
                   offload=flag("offload"), download=flag("download"))
     return shared_manager(ids, **kwargs) if shared else ModelManager(ids, **kwargs)
@@ -475,7 +469,7 @@ def _param_bytes(obj: Any) -> int:
 
     if hasattr(obj, "model") and not hasattr(obj, "components") and not isinstance(obj, (tuple, torch.nn.Module)):
         visit(obj.model)  # e.g. segment-anything's SamPredictor
-    elif hasattr(obj, "components") and isinstance(getattr(obj, "components"), dict):
+    elif hasattr(obj, "components") and isinstance(obj.components, dict):
         for comp in obj.components.values():
             visit(comp)
     elif isinstance(obj, tuple):

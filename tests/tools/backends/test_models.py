@@ -92,14 +92,45 @@ def test_pickle_only_folder_is_refused(tmp_path):
 
 
 def test_models_from_settings_layers():
-    ids = MM.models_from_settings({"model_inpaint": "/local/pp", "clip": None},
-                                  env={"IMAGENT_MODEL_INPAINT": "a/b", "IMAGENT_MODEL_LAMA": "/m/lama.pt"})
-    assert ids["inpaint"] == "/local/pp" and ids["lama"] == "/m/lama.pt"
+    ids = MM.models_from_settings({"model_inpaint": "/local/pp", "lama": "/m/lama.pt", "clip": None,
+                                   "model_instruct": "  "})
+    assert ids["inpaint"] == "/local/pp" and ids["lama"] == "/m/lama.pt" and ids["clip"] == ""
     assert ids["instruct"] == MM.DEFAULT_MODELS["instruct"] == "timbrooks/instruct-pix2pix"
     mgr = MM.manager_from_settings({"model_clip": "x/y", "offload": True, "memory_budget_gb": 2},
-                                   env={}, shared=False)
+                                   shared=False)
     assert mgr.model_id("clip") == "x/y" and mgr.offload and mgr.memory_budget == 2 * 2**30
+    assert not mgr.download and mgr._device_req == "auto" and mgr._dtype_req == "auto"
     assert MM.shared_manager({"clip": "x/y"}) is MM.shared_manager({"clip": "x/y"})
+
+
+def test_the_manager_reads_no_environment(monkeypatch):
+    """Settings are read in one place (assistant.config.load_settings); models.py takes only what
+    it is given, so an API caller's explicit settings are never overridden by IMAGENT_* variables."""
+    for name, value in {"IMAGENT_MODEL_INPAINT": "env/inpaint", "IMAGENT_MODEL_LAMA": "/env/lama.pt",
+                        "IMAGENT_DEVICE": "cuda:7", "IMAGENT_DTYPE": "bf16", "IMAGENT_OFFLOAD": "1",
+                        "IMAGENT_DOWNLOAD": "1", "IMAGENT_MEMORY_BUDGET_GB": "3"}.items():
+        monkeypatch.setenv(name, value)
+    assert MM.models_from_settings({}) == MM.DEFAULT_MODELS
+    mgr = MM.manager_from_settings({"model_lama": "/given/lama.pt"}, shared=False)
+    assert mgr.model_id("lama") == "/given/lama.pt" and mgr.model_id("inpaint") == MM.DEFAULT_MODELS["inpaint"]
+    assert (mgr._device_req, mgr._dtype_req, mgr.offload, mgr.download, mgr.memory_budget) == \
+        ("auto", "auto", False, False, 0)
+
+
+def test_settings_from_load_settings_reach_the_manager(tmp_path):
+    """The environment still configures the models, through load_settings (TOML < env < flags)."""
+    from imagent.assistant.config import load_settings
+
+    config = tmp_path / "imagent.toml"
+    config.write_text('model_lama = "/toml/lama.pt"\nmodel_clip = "toml/clip"\ndtype = "fp16"\n')
+    env = {"IMAGENT_HOME": str(tmp_path / "home"), "IMAGENT_MODEL_LAMA": "/env/lama.pt",
+           "IMAGENT_OFFLOAD": "yes", "IMAGENT_MEMORY_BUDGET_GB": "1.5"}
+    settings = load_settings({"device": "cpu"}, env=env, config_path=config)
+    mgr = MM.manager_from_settings(settings, shared=False)
+    assert mgr.model_id("lama") == "/env/lama.pt" and mgr.model_id("clip") == "toml/clip"
+    assert mgr.model_id("inpaint") == MM.DEFAULT_MODELS["inpaint"]
+    assert (mgr._device_req, mgr._dtype_req, mgr.offload, mgr.download) == ("cpu", "fp16", True, False)
+    assert mgr.memory_budget == int(1.5 * 2**30)
 
 
 def _cli(args, capsys):
