@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
+# Lint first (ruff settings in pyproject.toml): a lint finding fails `make test`.
 test: install
+	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: install
@@ -36,4 +38,4 @@ bench: install
 	bash bench/tui_smoke.sh
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache

@@ -29,7 +29,7 @@ def main(runs: int = 15) -> int:
          "try: main(['--help'])\nexcept SystemExit: pass\n"
          "print('HEAVY=' + ','.join(m for m in ('torch','numpy','PIL','pydantic') if m in sys.modules))"],
         capture_output=True, text=True, check=True)
-    line = next(l for l in probe.stdout.splitlines() if l.startswith("HEAVY="))
+    line = next(ln for ln in probe.stdout.splitlines() if ln.startswith("HEAVY="))
     heavy = [m for m in line[len("HEAVY="):].split(",") if m]
     result = {"runs": runs, "median_s": round(statistics.median(times), 4), "max_s": round(max(times), 4),
               "target_s": TARGET_S, "pass": statistics.median(times) < TARGET_S and not heavy,

@@ -70,7 +70,6 @@ def main() -> int:
             f()
         t_ours, t_direct, ratios = [], [], []
         for i in range(a.reps):
-            pair = []
             for f, store in ((ours, t_ours), (direct, t_direct)) if i % 2 == 0 else \
                     ((direct, t_direct), (ours, t_ours)):
                 if device.startswith("cuda"):

@@ -32,6 +32,7 @@ import platform
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -242,9 +243,10 @@ def bench_speed(folder: Path, quick: bool) -> dict:
         mask = object_mask(h, w)
         col = f"{mp} MP"
         cases = {
-            "remove (5% object)": lambda: remove_region(img, mask, seed=0),
-            "outpaint (right +10%)": lambda: outpaint_image(img, {"left": 0, "right": w // 10,
-                                                                  "top": 0, "bottom": 0}),
+            # partial binds this size's image and mask now, not whatever the loop holds later
+            "remove (5% object)": partial(remove_region, img, mask, seed=0),
+            "outpaint (right +10%)": partial(outpaint_image, img, {"left": 0, "right": w // 10,
+                                                                   "top": 0, "bottom": 0}),
             "ground (geometry)": registry_call("ground", {"phrase": "the left third"}, img),
             "build_mask (box)": registry_call("build_mask", {"source": "box",
                                                              "box": [w // 4, h // 4, w // 2, h // 2]},

@@ -626,7 +626,7 @@ class Store:
                 self.blobs.write(b.data, b.sha256)
         vid, sid, now = uuid.uuid4().hex, uuid.uuid4().hex, _now()
         request = f"open {source}" if source else "open"
-        for attempt in range(20):
+        for _attempt in range(20):
             sname = name or f"{_auto_name_stem(source)}-{secrets.token_hex(3)}"
             try:
                 with self._write() as c:
@@ -731,7 +731,7 @@ class Store:
         for b in blobs:
             self.blobs.write(b.data, b.sha256)
         vid = uuid.uuid4().hex
-        for attempt in range(5):
+        for _attempt in range(5):
             now = _now()
             try:
                 with self._write() as c:

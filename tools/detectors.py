@@ -139,7 +139,7 @@ def _run_cascade(gray: np.ndarray, name: str, neighbours: int, min_frac: float,
         minSize=(max(ww, side * ww // max(ww, wh)), max(wh, side * wh // max(ww, wh))),
         outputRejectLevels=True)
     out = []
-    for (x, y, bw, bh), wgt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).ravel()):
+    for (x, y, bw, bh), wgt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).ravel(), strict=True):
         x, y, bw, bh = int(x), int(y), int(bw), int(bh)
         if flip:
             x = w - x - bw
@@ -153,7 +153,7 @@ def _run_hog(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         return []
     boxes, weights = _hog().detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.05)
     out = []
-    for (x, y, bw, bh), wgt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).ravel()):
+    for (x, y, bw, bh), wgt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).ravel(), strict=True):
         out.append(((int(x), int(y), int(x + bw), int(y + bh)), _logistic(float(wgt), 0.0, 0.5)))
     return out
 

@@ -183,7 +183,10 @@ def test_ambiguous_target_asks_which_one_and_the_answer_is_understood(tmp_path):
         turn = a.chat("the second one")
         assert turn.question is None and turn.version.seq == 1
         out = np.asarray(a.image, dtype=np.int16)
-        red = lambda x: ((out[40:70, x:x + 30, 0] > 180) & (out[40:70, x:x + 30, 1] < 60)).mean()
+
+        def red(x: int) -> float:
+            return ((out[40:70, x:x + 30, 0] > 180) & (out[40:70, x:x + 30, 1] < 60)).mean()
+
         assert red(130) < 0.05 and red(20) > 0.9 and red(240) > 0.9
         # Naming the instance up front asks nothing.
         turn = a.ask("remove the red square on the right")

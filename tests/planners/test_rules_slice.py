@@ -55,7 +55,9 @@ def test_every_planned_call_validates_against_the_registry(request_text):
 
 
 def test_strength_words_change_the_amount():
-    amount = lambda t: P.plan(t, PlanContext()).steps[0].calls[0].args["amount"]
+    def amount(text: str) -> float:
+        return P.plan(text, PlanContext()).steps[0].calls[0].args["amount"]
+
     assert amount("make it a bit brighter") < amount("make it brighter") < amount("make it much brighter")
     assert amount("make it darker") < 0
 

@@ -167,7 +167,7 @@ def test_sigkill_mid_blob_write_leaves_no_partial_blob(tmp_path):
     script = tmp_path / "big.py"
     script.write_text(BIG_WRITER)
     rng = random.Random(99)
-    for i in range(12):
+    for _ in range(12):
         _kill_after([sys.executable, str(script), str(home)], rng.uniform(0.0, 0.08))
         _check_final_blobs(home)
     with Store(home) as s:

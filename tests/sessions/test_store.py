@@ -255,7 +255,7 @@ def test_log_tree_long_chain_no_recursion(store):
     sess = store.create_session(rand_image(0), name="long")
     head = store.head(sess)
     blob = encode_image(rand_image(1))
-    for i in range(1200):
+    for _ in range(1200):
         head = store.commit(sess, parent=head.id, image=blob)
     tree = store.log_tree(sess)
     assert len(tree.splitlines()) == 1201 and tree.splitlines()[-1].startswith("@")
@@ -558,7 +558,7 @@ def test_replay_verify_matches(store):
     rep = store.replay(sess, runner, verify=True)
     assert seen == [1, 2, 3]
     assert rep.ok and len(rep.steps) == 3 and all(s["match"] for s in rep.steps)
-    for s, v in zip(rep.steps, store.log(sess)[1:]):
+    for s, v in zip(rep.steps, store.log(sess)[1:], strict=True):
         assert s["id"] == v.id and s["seq"] == v.seq
         assert s["expected_hash"] == s["got_hash"] == pixel_digest(store.load_image(v))
     assert rep.image.tobytes() == store.load_image(head_before).tobytes()

@@ -22,8 +22,8 @@ def test_every_cascade_named_in_the_issue_ships_and_loads():
     assert D.available()
     for kind, (names, _label, _n, _f) in D.CASCADES.items():
         for name in names:
-            assert D.cascade_path(name).is_file(), name
-            assert not D._cascade(name).empty()
+            assert D.cascade_path(name).is_file(), (kind, name)
+            assert not D._cascade(name).empty(), (kind, name)
 
 
 def test_face_and_eyes_on_the_astronaut(astronaut):

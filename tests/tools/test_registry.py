@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from imagent.errors import InternalError, ToolArgumentError, UsageError
 from imagent.tools.registry import Registry, ToolSpec, default_registry
@@ -170,8 +170,10 @@ def test_as_langchain_tools_match_schema_and_call_executor():
                                                                    "select": "top"}))
     by["outpaint"].invoke({"percent": 25, "sides": ["right"]})
     assert seen[-1].args["percent"] == 25.0 and seen[-1].args["sides"] == ["right"]
-    with pytest.raises(Exception):  # langchain validates with the same schema
+    n_calls = len(seen)
+    with pytest.raises(ValidationError, match="patch_size"):  # langchain validates with the same schema
         by["remove"].invoke({"patch_size": 99})
+    assert len(seen) == n_calls  # rejected before the executor ran
     json.dumps(seen[-1].to_json_dict())
 
 

@@ -8,8 +8,6 @@ session, no timings on screen, and the half-cell image renderer.
 
 from __future__ import annotations
 
-import pytest
-
 from .helpers import SIZE, AskingPlanner, make_app, settle, type_and_send
 
 REMOVE = "remove the red square at box 18,13,56,47"

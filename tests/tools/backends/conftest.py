@@ -29,7 +29,7 @@ def bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
+    return dict(zip(bs, [chr(c) for c in cs], strict=True))
 
 
 def write_clip_tokenizer_files(folder: Path) -> tuple[Path, Path]:
@@ -296,8 +296,6 @@ def big_image(width: int = 1500, height: int = 1000):
 
 def corner_mask(width: int = 1500, height: int = 1000):
     """A soft-edged mask in the top-left corner (as build_mask with feather makes)."""
-    import numpy as np
-
     from imagent.tools import masks as M
 
     m = M.box_mask((width, height), (40, 30, 260, 200))
