@@ -1,16 +1,22 @@
 """build_mask: turn a detection (or a box, or the whole image) into the working mask.
 
 Order of operations: base region (a detection's own mask or box/ellipse, the union
-of all detections, a box, or the full image) -> refinement (``refine``: GrabCut, or SAM
-with the box as its prompt, whose mask replaces the box mask) ->
+of all detections, a box, or the full image) -> refinement (``refine``, by ``backend``: the
+embedded GrabCut, or SAM with the box as its prompt, whose mask replaces the box mask) ->
 fill holes -> shadow grow (``shadow``, for removal) -> dilate (px + fraction of the
 object size) -> erode -> combine with the previous mask (``combine``: union,
 intersection, subtract) -> invert -> feather. The result replaces ``state.mask``.
 
-``refine="auto"`` (the default) = SAM when ``state.models`` holds an available
+Whether to refine and which engine refines are two arguments: ``refine`` (true / false /
+null) says whether, ``backend`` (``tools/backends`` ``BACKENDS["build_mask"]``: ``embedded`` =
+GrabCut, ``sam`` = the SAM model; resolved by ``resolve_backend``) says which. "No refinement"
+is not an engine, so it is ``refine=false``, not a backend value. The defaults
+(``refine=null``, ``backend="auto"``) refine with SAM when ``state.models`` holds an available
 ``segmentation`` model and the region is a box (a detection without its own mask, or a given
-box), else none: offline behaviour is unchanged, and the stored call names the refinement that
-ran (``resolved_args``).
+box), else not at all: offline behaviour is unchanged (GrabCut only when asked:
+``refine=true`` without SAM, or ``backend="embedded", refine=true``). The stored call names
+both what ran (``resolved_args``: ``refine`` true/false and ``backend``). ``result.backend``
+is "sam" when SAM refined the mask, else "embedded".
 
 ``masks.shrink_schedule`` gives the progressive-shrink list (dilated -> thin) for the
 diffusion path's Blended Latent Diffusion.
@@ -22,10 +28,11 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools import masks as M
+from imagent.tools.backends import EMBEDDED, backend_literal, resolve_backend
 from imagent.tools.types import Detection, ToolResult, ToolState
 
 NAME = "build_mask"
@@ -56,11 +63,15 @@ class Args(BaseModel):
     erode_frac: float = Field(0.0, ge=0.0, le=1.0,
                               description="Shrink by this fraction of the object's larger side "
                                           "(added to erode).")
-    refine: Literal["auto", "none", "grabcut", "sam"] = Field(
-        "auto", description="Refine a box/ellipse to the object's outline: 'grabcut' (GrabCut on "
-                            "a crop around it), 'sam' (the SAM segmentation model, box as "
-                            "prompt; model profile), 'none'; 'auto' = sam when its model is "
-                            "available and the region is a box, else none.")
+    refine: bool | None = Field(
+        None, description="Refine the box/ellipse to the object's outline (with 'backend'): "
+                          "true, false, or null = only when SAM does it (its model is "
+                          "available and the region is a box).")
+    backend: backend_literal(NAME) = Field(  # type: ignore[valid-type]
+        "auto", description="Engine that refines: 'embedded' (GrabCut on a crop around the "
+                            "region), 'sam' (the SAM segmentation model, box as prompt; model "
+                            "profile); 'auto' = sam when its model is available and the region "
+                            "is a box, else embedded.")
     fill_holes: bool = Field(False, description="Fill holes inside the region.")
     shadow: bool = Field(False, description="Also select an attached darker region (the "
                                             "object's shadow), bounded to half the object size; "
@@ -73,6 +84,13 @@ class Args(BaseModel):
     shape: Literal["box", "ellipse"] = Field(
         "box", description="Shape made from a box: the box itself or the ellipse inside it "
                            "(ignored when the detection carries its own mask).")
+
+    @model_validator(mode="after")
+    def _refine_and_backend(self) -> "Args":
+        if self.refine is False and self.backend not in ("auto", EMBEDDED):
+            raise ValueError(f"backend={self.backend!r} refines the mask, but refine=false; "
+                             "drop one of them")
+        return self
 
 
 def mask_from_detection(det: Detection, size: tuple[int, int], *, shape: str = "box") -> np.ndarray:
@@ -93,7 +111,8 @@ def build_mask(image: Image.Image, *, source: str = "detections",
     """The mask (float32 H x W in [0, 1]) for ``image``; raises if it would select nothing.
 
     ``current`` is the mask to combine with; ``info`` (a dict) receives figures such as
-    the shadow pixels added. ``models`` is the model manager ``refine="sam"`` needs.
+    the shadow pixels added. ``refine`` is the refinement that runs: "none", "grabcut" (the
+    embedded engine) or "sam" (needs ``models``, the model manager).
     """
     size = image.size
     info = info if info is not None else {}
@@ -182,7 +201,7 @@ def _sam_refine(image: Image.Image, base: np.ndarray, boxes: list, models: Any,
     if models is None:
         from imagent.tools.models import no_manager_error
 
-        raise no_manager_error(NAME, "segmentation", "refine='sam'")
+        raise no_manager_error(NAME, "segmentation", "backend='sam'")
     from imagent.tools.backends.sam import segment
 
     sinfo: dict = {}
@@ -199,29 +218,37 @@ def _sam_refine(image: Image.Image, base: np.ndarray, boxes: list, models: Any,
     return refined
 
 
-def resolve_refine(args: Args, state: ToolState) -> str:
-    """'auto' -> 'sam' when the manager has an available segmentation model and the region is
-    a box (a detection without its own mask, or a given box), else 'none'."""
-    if args.refine != "auto":
-        return args.refine
-    from imagent.tools.models import model_available
-
-    if not model_available(state, "segmentation"):
-        return "none"
+def _region_is_a_box(args: Args, state: ToolState) -> bool:
+    """Whether the base region is a box SAM can refine: a detection without its own mask, every
+    detection without one, or a given box (the full image has nothing to refine)."""
     dets = state.detections or []
     if args.source == "box":
-        return "sam" if args.box is not None else "none"
+        return args.box is not None
     if args.source == "detections":
-        ok = 0 <= args.index < len(dets) and dets[args.index].mask is None
-        return "sam" if ok else "none"
+        return 0 <= args.index < len(dets) and dets[args.index].mask is None
     if args.source == "all":
-        return "sam" if dets and all(d.mask is None for d in dets) else "none"
-    return "none"  # the full image: nothing to refine
+        return bool(dets) and all(d.mask is None for d in dets)
+    return False
+
+
+def resolve_refinement(args: Args, state: ToolState) -> tuple[bool, str]:
+    """(refine, backend) the call runs. refine=false: no refinement (embedded). Otherwise the
+    backend is ``resolve_backend``'s ("auto" = sam when its model is available and the region
+    is a box, else embedded); refine=null then refines only when that is sam."""
+    if args.refine is False:
+        return False, EMBEDDED
+    engine = resolve_backend(NAME, args.backend, state, prefer_model=_region_is_a_box(args, state))
+    refine = args.refine if args.refine is not None else engine == "sam"
+    return bool(refine), engine
+
+
+_REFINED_BY = {"sam": " refined by SAM", "grabcut": " refined by GrabCut"}
 
 
 def run(args: Args, state: ToolState) -> ToolResult:
     info: dict = {}
-    refine = resolve_refine(args, state)
+    do_refine, engine = resolve_refinement(args, state)
+    refine = ("sam" if engine == "sam" else "grabcut") if do_refine else "none"
     m = build_mask(state.image, source=args.source, detections=state.detections,
                    index=args.index, box=args.box, dilate=args.dilate,
                    dilate_frac=args.dilate_frac, feather=args.feather, invert=args.invert,
@@ -233,13 +260,14 @@ def run(args: Args, state: ToolState) -> ToolResult:
     what = (f"detection {args.index}" if args.source == "detections" else
             "all detections" if args.source == "all" else
             f"box {args.box}" if args.source == "box" else "the full image")
-    res = ToolResult(mask=m, backend="sam" if refine == "sam" else "classical",
-                     message=f"mask from {what}" + (" refined by SAM" if refine == "sam" else "")
+    res = ToolResult(mask=m, backend=engine,
+                     message=f"mask from {what}" + _REFINED_BY.get(refine, "")
                              + f": {frac:.1%} of the image, bbox {list(bb) if bb else None}",
-                     metrics={"area_fraction": round(frac, 4), "refine": refine,
+                     metrics={"area_fraction": round(frac, 4), "refine": do_refine,
+                              "refined_by": refine if do_refine else None, "backend": engine,
                               "bbox": list(bb) if bb else None, **info})
     if refine == "sam":
         res.model_ids = {"segmentation": state.models.model_id("segmentation")}
-    if args.refine == "auto":
-        res.extra["resolved_args"] = {"refine": refine}
+    # the stored call names what ran (whether and with what), so replay is exact
+    res.extra["resolved_args"] = {"refine": do_refine, "backend": engine}
     return res

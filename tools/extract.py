@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools import masks as M
+from imagent.tools.backends import EMBEDDED
 from imagent.tools.insert import parse_color
 from imagent.tools.types import ToolResult, ToolState
 
@@ -69,7 +70,7 @@ def run(args: Args, state: ToolState) -> ToolResult:
     area = float((m >= 128).mean())
     where = ("kept the image; the cut-out has a transparent background" if flat is None
              else f"put it on a {args.background} background")
-    res = ToolResult(image=flat, backend="classical",
+    res = ToolResult(image=flat, backend=EMBEDDED,
                      message=f"cut out {area:.1%} of the image ({where})",
                      metrics={"area_fraction": round(area, 4), "bbox": list(bb) if bb else None})
     res.extra["rgba"] = rgba

@@ -14,6 +14,11 @@ Geometric operations (rotate, flip, resize, crop) always act on the whole image.
 ("make it look like winter") to the whole image, or with ``region="mask"`` pastes the edit back
 through the mask (pixels outside keep their exact values). It needs ``state.models``; without
 a model manager it is ``NeedsModelError`` (exit code 3) naming the model and how to get it.
+
+The operation decides the engine (``tools/backends`` ``BACKENDS["global_edit"]``): ``backend``
+is ``embedded`` for the classical operations and ``instruct-pix2pix`` for ``instruct``; "auto"
+(the default) is filled in with that when the arguments are validated, so a stored call names
+its engine, and ``result.backend`` is the same word.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from PIL import Image, ImageOps
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imagent.errors import MaskError, ToolArgumentError
+from imagent.tools.backends import EMBEDDED, backend_literal, resolve_backend
 from imagent.tools import masks as M
 from imagent.tools.types import ToolResult, ToolState
 
@@ -92,6 +98,7 @@ OPERATIONS: dict[str, OpSpec] = {
 INSTRUCT_DOC = ("prompt = an edit instruction ('make it look like winter') done by the "
                 "InstructPix2Pix model (model profile only); image_guidance_scale = how closely "
                 "it keeps the input")
+INSTRUCT_BACKEND = "instruct-pix2pix"  # the engine of operation instruct
 INSTRUCT_ONLY = ("prompt", "image_guidance_scale", "num_inference_steps", "guidance_scale")
 INSTRUCT_DEFAULTS = {"image_guidance_scale": 1.5, "num_inference_steps": 20,
                      "guidance_scale": 7.5, "seed": 0}
@@ -187,6 +194,10 @@ class Args(BaseModel):
     region: Literal["image", "mask"] = Field(
         "image", description="'image' = everywhere; 'mask' = only where the current mask is "
                              "(colour operations and instruct).")
+    backend: backend_literal(NAME) = Field(  # type: ignore[valid-type]
+        "auto", description="Engine, decided by the operation: 'embedded' (the classical "
+                            "operations) or 'instruct-pix2pix' (operation instruct, a model); "
+                            "'auto' = that one.")
     # --- operation='instruct' only (filled with their defaults for it, None otherwise)
     prompt: str | None = Field(None, max_length=1000,
                                description="instruct: the edit instruction, e.g. 'make it look "
@@ -211,6 +222,11 @@ class Args(BaseModel):
     @model_validator(mode="after")
     def _fill_and_check(self) -> "Args":
         if self.operation == "instruct":
+            if self.backend == EMBEDDED:
+                raise ValueError("instruct is done by the instruct-pix2pix model; backend="
+                                 "'embedded' has no instruction editing (use backend='auto' or "
+                                 "'instruct-pix2pix')")
+            self.backend = INSTRUCT_BACKEND
             if not (self.prompt or "").strip():
                 raise ValueError("instruct needs prompt = the edit instruction, e.g. 'make it "
                                  "look like winter'")
@@ -222,6 +238,10 @@ class Args(BaseModel):
                 if getattr(self, k) is None:
                     setattr(self, k, v)
             return self
+        if self.backend not in ("auto", EMBEDDED):
+            raise ValueError(f"backend={self.backend!r} only does operation='instruct'; "
+                             f"{self.operation} is a classical operation (backend='embedded')")
+        self.backend = EMBEDDED
         given = [k for k in INSTRUCT_ONLY if getattr(self, k) is not None]
         if given:
             raise ValueError(f"{', '.join(given)} only apply to operation='instruct', not "
@@ -488,12 +508,11 @@ def _resize(img: Image.Image, args: Args) -> tuple[Image.Image, None, str]:
 
 
 def _run_instruct(args: Args, state: ToolState, mask: np.ndarray | None) -> ToolResult:
-    from imagent.tools.models import no_manager_error, step_reporter
+    from imagent.tools.models import step_reporter
 
+    engine = resolve_backend(NAME, args.backend, state, allowed=(INSTRUCT_BACKEND,),
+                             what=f"operation='instruct' ({args.prompt!r}, InstructPix2Pix)")
     mgr = state.models
-    if mgr is None:
-        raise no_manager_error(NAME, "instruct", f"operation='instruct' ({args.prompt!r}, "
-                               "InstructPix2Pix)", needs=True)
     from imagent.tools.backends.ip2p import instruct_edit
 
     state.emit(kind="progress", tool=NAME, message=f"editing: {args.prompt!r}")
@@ -509,13 +528,13 @@ def _run_instruct(args: Args, state: ToolState, mask: np.ndarray | None) -> Tool
                         info=info)
     diff = np.abs(np.asarray(out.convert("RGB"), dtype=np.int16) -
                   np.asarray(state.image.convert("RGB"), dtype=np.int16))
-    metrics: dict[str, Any] = {k: v for k, v in info.items() if k != "model"}
+    pipeline = str(info.get("backend", engine))
+    metrics: dict[str, Any] = {k: v for k, v in info.items() if k not in ("model", "backend")}
     metrics.update(operation="instruct", amount=None, mean_abs_change=round(float(diff.mean()), 3),
-                   seed=int(args.seed or 0))
-    used = str(info.get("backend", "instruct-pix2pix"))
-    return ToolResult(image=out.convert("RGB"), backend=used, metrics=metrics,
+                   seed=int(args.seed or 0), backend=engine, pipeline=pipeline)
+    return ToolResult(image=out.convert("RGB"), backend=engine, metrics=metrics,
                       model_ids={"instruct": mgr.model_id("instruct")},
-                      message=f"{args.prompt!r} with {used} ({mgr.model_id('instruct')})"
+                      message=f"{args.prompt!r} with {pipeline} ({mgr.model_id('instruct')})"
                               + (" inside the mask" if mask is not None else ""))
 
 
@@ -538,7 +557,7 @@ def run(args: Args, state: ToolState) -> ToolResult:
     else:
         metrics["mean_abs_change"] = None
         metrics["new_size"] = list(out.size)
-    res = ToolResult(image=out, mask=filled, backend="classical", metrics=metrics,
+    res = ToolResult(image=out, mask=filled, backend=EMBEDDED, metrics=metrics,
                      message=note)
     if out.size != state.image.size:
         res.extra["size_changed"] = True  # the old mask and detections no longer fit

@@ -13,12 +13,17 @@ where the image changed (the paste's alpha times ``opacity``).
 
 ``kind="generate"`` paints ``prompt`` into a region with a model (``state.models``): the region
 is ``box``/``place`` when given, else the current mask (its own shape), else the selected
-detection (its mask or box). ``method``: ``inpaint`` = diffusion inpainting (PowerPaint ``P_obj``
-task prompt when the checkpoint has it), ``shape`` = PowerPaint shape-guided insertion
-(``fitting_degree``), ``blended`` = Blended Latent Diffusion with a plain text-to-image model;
-``auto`` = inpaint when the inpaint model is available, else blended when a text2image model is.
-Without a model manager it is ``NeedsModelError`` (exit code 3). Pixels outside the region keep
-their exact values.
+detection (its mask or box). The engine is always ``diffusion`` (``tools/backends``
+``BACKENDS["insert"]``; kinds image and text are the ``embedded`` engine, so insert has no
+``backend`` argument: ``kind`` decides). ``technique`` is how the diffusion engine paints, not
+which engine runs: ``inpaint`` = diffusion inpainting (role ``inpaint``; PowerPaint ``P_obj``
+task prompt when the checkpoint has it), ``shape`` = PowerPaint shape-guided insertion (role
+``inpaint``, ``fitting_degree``), ``blended`` = Blended Latent Diffusion with a plain
+text-to-image model (role ``text2image``); ``auto`` = inpaint when the inpaint model is
+available, else blended when a text2image model is (``resolve_technique``). Without a model
+manager it is ``NeedsModelError`` (exit code 3). Pixels outside the region keep their exact
+values. ``result.backend`` is "embedded" or "diffusion"; ``metrics["technique"]`` and
+``metrics["pipeline"]`` say how.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools import masks as M
 from imagent.tools.imageio import load_image
-from imagent.tools.models import model_available, no_manager_error, step_reporter
+from imagent.tools.backends import EMBEDDED, resolve_backend, resolve_technique
+from imagent.tools.models import model_available, step_reporter
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "insert"
@@ -102,12 +108,13 @@ class Args(BaseModel):
                                                                   "paint, e.g. 'a red balloon'.")
     negative_prompt: str = Field("", max_length=1000, description="kind='generate': what it must "
                                                                   "not show.")
-    method: Literal["auto", "inpaint", "blended", "shape"] = Field(
-        "auto", description="kind='generate': 'inpaint' (diffusion inpainting), 'shape' "
-                            "(PowerPaint shape-guided: follows the mask outline by "
-                            "fitting_degree), 'blended' (Blended Latent Diffusion, text-to-image "
-                            "model); 'auto' = inpaint when available, else blended.")
-    fitting_degree: float = Field(0.5, ge=0.0, le=1.0, description="method='shape': 1 = follow "
+    technique: Literal["auto", "inpaint", "blended", "shape"] = Field(
+        "auto", description="kind='generate': how the diffusion model paints (not which engine "
+                            "runs): 'inpaint' (diffusion inpainting), 'shape' (PowerPaint "
+                            "shape-guided: follows the mask outline by fitting_degree), "
+                            "'blended' (Blended Latent Diffusion, text-to-image model); 'auto' = "
+                            "inpaint when available, else blended.")
+    fitting_degree: float = Field(0.5, ge=0.0, le=1.0, description="technique='shape': 1 = follow "
                                                                     "the mask's shape closely, "
                                                                     "0 = fill like context.")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="kind='generate': random seed; the "
@@ -142,6 +149,8 @@ class Args(BaseModel):
             raise ValueError("kind='text' needs a non-empty text")
         if self.kind == "generate" and not (self.prompt or "").strip():
             raise ValueError("kind='generate' needs prompt = what to paint, e.g. 'a red balloon'")
+        if self.kind != "generate" and self.technique != "auto":
+            raise ValueError(f"technique={self.technique!r} only applies to kind='generate'")
         return self
 
 
@@ -309,37 +318,29 @@ def _generate_region(state: ToolState, box: list[int] | None,
                          "or place='the top-right corner'")
 
 
-def _resolve_method(method: str, state: ToolState) -> str:
-    if method != "auto":
-        return method
-    if model_available(state, "inpaint"):
-        return "inpaint"
-    if model_available(state, "text2image"):
-        return "blended"
-    return "inpaint"  # the manager's own error names the inpaint model
-
-
 def _run_generate(args: Args, state: ToolState) -> ToolResult:
-    method = _resolve_method(args.method, state)
-    role = "text2image" if method == "blended" else "inpaint"
+    from imagent.tools.backends import engine_role
+
+    technique = resolve_technique(NAME, "diffusion", args.technique, state)
+    engine = resolve_backend(NAME, "auto", state, allowed=("diffusion",), technique=technique,
+                             what=f"kind='generate' ({args.prompt!r})")
+    role = engine_role(NAME, engine, technique)
     mgr = state.models
-    if mgr is None:
-        raise no_manager_error(NAME, role, f"kind='generate' ({args.prompt!r})", needs=True)
     region, where = _generate_region(state, args.box, args.place)
-    state.emit(kind="progress", tool=NAME, message=f"generating {args.prompt!r} ({method})")
+    state.emit(kind="progress", tool=NAME, message=f"generating {args.prompt!r} ({technique})")
     info: dict[str, Any] = {}
     common = dict(seed=args.seed, num_inference_steps=args.num_inference_steps,
                   negative_prompt=args.negative_prompt, num_candidates=args.num_candidates,
                   feather=args.feather or 4, on_step=step_reporter(state, NAME),
                   cancel=state.cancel, info=info)
     prompt = (args.prompt or "").strip()
-    if method == "blended":
+    if technique == "blended":
         from imagent.tools.backends.blended import blended_edit
 
         out = blended_edit(mgr, state.image, region, prompt,
                            guidance_scale=7.5 if args.guidance_scale is None else args.guidance_scale,
                            **common)
-    elif method == "shape":
+    elif technique == "shape":
         from imagent.tools.backends.inpaint import inpaint_shape
 
         out = inpaint_shape(mgr, state.image, region, prompt, fitting_degree=args.fitting_degree,
@@ -349,20 +350,20 @@ def _run_generate(args: Args, state: ToolState) -> ToolResult:
 
         out = inpaint_insert(mgr, state.image, region, prompt, task="insert",
                              guidance_scale=args.guidance_scale, strength=args.strength, **common)
-    used = str(info.get("backend", method))
+    pipeline = str(info.get("backend", technique))  # e.g. powerpaint, blended-latent-diffusion
     model_ids = {role: mgr.model_id(role)}
     if args.num_candidates > 1 and model_available(state, "clip"):
         model_ids["clip"] = mgr.model_id("clip")
     frac = float((region > 0).mean())
-    metrics: dict[str, Any] = {k: v for k, v in info.items() if k != "model"}
-    metrics.update(backend=used, method=method, changed_fraction=round(frac, 4),
+    metrics: dict[str, Any] = {k: v for k, v in info.items() if k not in ("model", "backend")}
+    metrics.update(backend=engine, pipeline=pipeline, technique=technique,
+                   changed_fraction=round(frac, 4),
                    box=list(M.mask_bbox(region, 1e-6) or ()), seed=int(args.seed))
-    res = ToolResult(image=out, mask=region.astype(np.float32), backend=used, metrics=metrics,
+    res = ToolResult(image=out, mask=region.astype(np.float32), backend=engine, metrics=metrics,
                      model_ids=model_ids,
-                     message=f"generated {prompt!r} into {where} with {used} "
+                     message=f"generated {prompt!r} into {where} with {pipeline} "
                              f"({mgr.model_id(role)})")
-    if args.method == "auto":
-        res.extra["resolved_args"] = {"method": method}
+    res.extra["resolved_args"] = {"technique": technique}  # names what ran: replay is exact
     return res
 
 
@@ -397,6 +398,6 @@ def run(args: Args, state: ToolState) -> ToolResult:
         raise ToolArgumentError(f"insert: {what} changes no pixel (opacity={args.opacity:g})",
                                 hint="raise the opacity or check the image's transparency")
     frac = float((changed > 0).mean())
-    return ToolResult(image=out, mask=changed, backend="classical",
+    return ToolResult(image=out, mask=changed, backend=EMBEDDED,
                       message=f"inserted {what} into {where} {list(box)}",
                       metrics={"changed_fraction": round(frac, 4), "box": list(box)})

@@ -5,15 +5,18 @@ fills each new strip from a band of the image next to it (so the cost follows th
 new area); the seam is blended over a few px *inside the new area only*. The
 original pixels stay bit-identical at their new offset. Left/right are filled
 first (original rows), then top/bottom across the full new width (corners
-included). Without the PatchMatch library the reflected fill is kept and the
-result says so (backend "reflect").
+included). That is the ``embedded`` backend, algorithm ``patchmatch``; algorithm ``reflect``
+keeps the reflected fill, and is the stated fallback of ``algorithm="auto"`` when the PatchMatch
+library cannot load (the message says so).
 
 ``backend="diffusion"`` (or ``"auto"`` when ``state.models`` holds an available ``inpaint``
-model) builds the same extended canvas (pre-filled by reflection only: the model regenerates the
-new area) and new-area mask, and fills the new area with diffusion inpainting
+model; ``tools/backends`` ``BACKENDS["outpaint"]``, resolved by ``resolve_backend``) builds the
+same extended canvas (pre-filled by reflection only: the model regenerates the new area) and
+new-area mask, and fills the new area with diffusion inpainting
 (``backends.inpaint.inpaint_outpaint``: PowerPaint ``P_ctxt`` when the checkpoint has it). The
 original pixels stay bit-identical at their offset on every backend. The stored call names the
-backend that ran (``resolved_args``).
+backend and algorithm that ran (``resolved_args``); ``result.backend`` is the engine
+("embedded" or "diffusion"), ``metrics["algorithm"]`` / ``metrics["pipeline"]`` the detail.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from imagent.errors import ToolArgumentError
+from imagent.errors import ModelUnavailableError, ToolArgumentError
 from imagent.tools import patchfill as PF
-from imagent.tools.models import model_available, no_manager_error, step_reporter
+from imagent.tools.backends import EMBEDDED, backend_literal, resolve_backend
+from imagent.tools.models import step_reporter
 from imagent.tools.remove import patchmatch_module
 from imagent.tools.types import ToolResult, ToolState
 
@@ -66,10 +70,15 @@ class Args(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed of the fill.")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, le=400_000_000,
                             description="Refuse results larger than this many pixels.")
-    backend: Literal["auto", "classical", "diffusion"] = Field(
-        "auto", description="'classical' = PatchMatch texture fill (no model), 'diffusion' = "
-                            "diffusion inpainting model; 'auto' = diffusion when its model is "
-                            "available, else classical.")
+    backend: backend_literal(NAME) = Field(  # type: ignore[valid-type]
+        "auto", description="Engine: 'embedded' = texture fill, no model (see algorithm); "
+                            "'diffusion' = diffusion inpainting model; 'auto' = diffusion when "
+                            "its model is available, else embedded.")
+    algorithm: Literal["auto", "patchmatch", "reflect"] = Field(
+        "auto", description="backend='embedded' only: 'patchmatch' (texture fill) or 'reflect' "
+                            "(mirror of the edge); 'auto' = patchmatch, reflect when the "
+                            "PatchMatch library cannot load. Naming one with backend='auto' "
+                            "chooses the embedded backend.")
     prompt: str = Field("", max_length=1000, description="Diffusion: what the new area shows; "
                                                          "empty = continue the scene.")
     negative_prompt: str = Field("", max_length=1000,
@@ -78,6 +87,16 @@ class Args(BaseModel):
     guidance_scale: float | None = Field(None, ge=0.0, le=50.0,
                                          description="Diffusion: text guidance; None = the "
                                                      "model's default (7.5).")
+
+    @model_validator(mode="after")
+    def _algorithm_is_embedded(self) -> "Args":
+        if self.algorithm != "auto":
+            if self.backend == "auto":
+                self.backend = EMBEDDED
+            elif self.backend != EMBEDDED:
+                raise ValueError(f"algorithm={self.algorithm!r} is an embedded fill; it does not "
+                                 f"apply to backend={self.backend!r} (use algorithm='auto')")
+        return self
 
 
 def parse_aspect(text: str) -> float:
@@ -210,8 +229,10 @@ def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,
                    ) -> tuple[Image.Image, np.ndarray, dict]:
     """Extend ``image`` by ``add`` px per side. Returns (image, new-area mask, info).
 
-    ``fill="reflect"`` skips PatchMatch and keeps the mirrored edge (the canvas a generative
-    fill starts from); ``"auto"`` = PatchMatch when it loads."""
+    ``fill`` is the embedded algorithm: ``"reflect"`` skips PatchMatch and keeps the mirrored
+    edge (also the canvas a generative fill starts from); ``"patchmatch"`` needs the library
+    (``ModelUnavailableError`` without it); ``"auto"`` = PatchMatch when it loads, else reflect.
+    ``info["algorithm"]`` names what ran."""
     t0 = time.perf_counter()
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     h, w = rgb.shape[:2]
@@ -221,6 +242,9 @@ def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,
     new_area = np.ones((nh, nw), bool)
     new_area[T:T + h, L:L + w] = False
     pm = patchmatch_module() if fill != "reflect" else None
+    if fill == "patchmatch" and pm is None:
+        raise ModelUnavailableError("the PatchMatch library (pypatchmatch) could not be loaded",
+                                    hint="reinstall pypatchmatch, or use algorithm='reflect'")
     canvas = reflected.copy()
     if pm is not None:
         known = ~new_area
@@ -253,7 +277,7 @@ def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,
     else:
         backend, note = "reflect", " (PatchMatch is unavailable: the new area is a mirror of the edge)"
     canvas[T:T + h, L:L + w] = rgb  # the original, bit-identical at its offset
-    info = {"backend": backend, "note": note, "new_size": [nw, nh], "added": dict(add),
+    info = {"backend": EMBEDDED, "algorithm": backend, "note": note, "new_size": [nw, nh], "added": dict(add),
             "tiles": tiles if pm is not None else 0,
             "offset": [L, T], "new_area_fraction": round(float(new_area.mean()), 4),
             "seed": int(seed), "elapsed_ms": round((time.perf_counter() - t0) * 1000.0, 1)}
@@ -275,28 +299,26 @@ def run(args: Args, state: ToolState) -> ToolResult:
                          bottom=args.bottom, percent=args.percent, aspect=args.aspect,
                          sides=list(args.sides) if args.sides else None,
                          max_pixels=args.max_pixels)
-    use_model = args.backend == "diffusion" or (args.backend == "auto" and
-                                                model_available(state, "inpaint"))
-    if use_model:
+    if resolve_backend(NAME, args.backend, state) != EMBEDDED:
         return _run_diffusion(args, state, add)
     state.emit(kind="progress", tool=NAME, message="filling the new area")
     out, new_mask, info = outpaint_image(state.image, add, seed=args.seed,
-                                         check_cancelled=state.check_cancelled)
+                                         check_cancelled=state.check_cancelled,
+                                         fill=args.algorithm)
     grown = ", ".join(f"{k} +{v}px" for k, v in add.items() if v)
     w, h = state.image.size
     metrics = {k: v for k, v in info.items() if k != "note"}
-    res = ToolResult(image=out, mask=new_mask, backend=info["backend"], metrics=metrics,
+    how = {"patchmatch": "PatchMatch", "reflect": "a mirror of the edge"}[info["algorithm"]]
+    res = ToolResult(image=out, mask=new_mask, backend=EMBEDDED, metrics=metrics,
                      message=f"extended {w}x{h} to {out.size[0]}x{out.size[1]} ({grown}) with "
-                             f"{info['backend']}{info['note']}")
-    if args.backend == "auto":
-        res.extra["resolved_args"] = {"backend": "classical"}
+                             f"{how}{info['note']}")
+    # the stored call names what ran (engine and algorithm), so replay is exact
+    res.extra["resolved_args"] = {"backend": EMBEDDED, "algorithm": info["algorithm"]}
     return res
 
 
 def _run_diffusion(args: Args, state: ToolState, add: dict[str, int]) -> ToolResult:
     mgr = state.models
-    if mgr is None:
-        raise no_manager_error(NAME, "inpaint", "backend='diffusion'")
     from imagent.tools.backends.inpaint import inpaint_outpaint
 
     t0 = time.perf_counter()
@@ -313,16 +335,17 @@ def _run_diffusion(args: Args, state: ToolState, add: dict[str, int]) -> ToolRes
     L, T = add["left"], add["top"]
     out = out.convert("RGB")
     out.paste(state.image.convert("RGB"), (L, T))
-    used = str(info.get("backend", "diffusers-inpaint"))
+    pipeline = str(info.get("backend", "diffusers-inpaint"))  # e.g. powerpaint
     w, h = state.image.size
     grown = ", ".join(f"{k} +{v}px" for k, v in add.items() if v)
-    metrics: dict[str, Any] = {k: v for k, v in info.items() if k != "model"}
-    metrics.update(backend=used, new_size=list(out.size), added=dict(add), offset=[L, T],
+    metrics: dict[str, Any] = {k: v for k, v in info.items() if k not in ("model", "backend")}
+    metrics.update(backend="diffusion", pipeline=pipeline, new_size=list(out.size),
+                   added=dict(add), offset=[L, T],
                    new_area_fraction=cinfo["new_area_fraction"], seed=int(args.seed),
                    elapsed_ms=round((time.perf_counter() - t0) * 1000.0, 1))
-    res = ToolResult(image=out, mask=new_mask, backend=used, metrics=metrics,
+    res = ToolResult(image=out, mask=new_mask, backend="diffusion", metrics=metrics,
                      model_ids={"inpaint": mgr.model_id("inpaint")},
                      message=f"extended {w}x{h} to {out.size[0]}x{out.size[1]} ({grown}) with "
-                             f"{used} ({mgr.model_id('inpaint')})")
+                             f"{pipeline} ({mgr.model_id('inpaint')})")
     res.extra["resolved_args"] = {"backend": "diffusion"}
     return res

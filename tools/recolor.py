@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools import masks as M
+from imagent.tools.backends import EMBEDDED
 from imagent.tools.colors import lab, target_lab
 from imagent.tools.types import ToolResult, ToolState
 
@@ -136,6 +137,6 @@ def run(args: Args, state: ToolState) -> ToolResult:
                         hint="select the object first: ground(phrase=...) then build_mask()")
     out, figures = recolor(state.image, state.mask, args.color, strength=args.strength,
                            lightness=args.lightness)
-    return ToolResult(image=out, backend="classical", metrics=figures,
+    return ToolResult(image=out, backend=EMBEDDED, metrics=figures,
                       message=f"recoloured {figures['area_fraction']:.1%} of the image to "
                               f"{args.color} (shading kept)")

@@ -7,6 +7,11 @@ default filled in, JSON only) in ``result.extra["call"]`` so a session keeps ful
 explicit, replayable arguments. A tool that resolves an argument while running (a
 ``backend="auto"`` that chose diffusion) puts ``result.extra["resolved_args"] = {...}``; those
 values are merged into the stored call, so it names what really ran.
+
+Calls stored before the tools shared one backend vocabulary (``tools/backends`` ``BACKENDS``)
+still validate and replay: ``upgrade_call`` maps their old argument names and values onto the
+new ones (the same algorithm runs, so replay stays bit-identical), and ``validate`` (hence
+``normalise`` and ``run``) applies it to every call.
 """
 
 from __future__ import annotations
@@ -63,8 +68,9 @@ class Registry:
         spec = self.spec(call.name)
         if not isinstance(call.args, dict):
             raise ToolArgumentError(f"{call.name}: arguments must be an object, got {call.args!r}")
+        args = upgrade_call({"name": call.name, "args": call.args})["args"]
         try:
-            return spec.args_model.model_validate(call.args)
+            return spec.args_model.model_validate(args)
         except ValidationError as exc:
             raise _argument_error(spec, exc) from None
 
@@ -122,6 +128,52 @@ class Registry:
                 func=_make_tool_func(spec.name, spec.args_model, executor),
                 name=spec.name, description=spec.description, args_schema=spec.args_model))
         return tools
+
+
+# Old stored calls -> the one backend vocabulary. Each maps to the call that runs the same
+# algorithm the old one did:
+#   remove      backend "patchmatch" | "telea"  -> backend "embedded",
+#                                                  algorithm "patchmatch" | "telea"
+#   outpaint    backend "classical"             -> backend "embedded" (algorithm "auto": PatchMatch,
+#                                                  the mirrored edge without it, as before)
+#   insert      method X                        -> technique X
+#   build_mask  refine "auto"                   -> refine None,  backend "auto"
+#               refine "none"                   -> refine False, backend "embedded"
+#               refine "grabcut"                -> refine True,  backend "embedded"
+#               refine "sam"                    -> refine True,  backend "sam"
+# ground and global_edit kept their names and values (global_edit gained ``backend``, whose
+# default is filled in from the operation).
+_OLD_BACKEND = {
+    "remove": {"patchmatch": {"backend": "embedded", "algorithm": "patchmatch"},
+               "telea": {"backend": "embedded", "algorithm": "telea"}},
+    "outpaint": {"classical": {"backend": "embedded"}},
+}
+_OLD_REFINE = {"auto": (None, "auto"), "none": (False, "embedded"),
+               "grabcut": (True, "embedded"), "sam": (True, "sam")}
+_RENAMED = {"insert": {"method": "technique"}}
+
+
+def upgrade_call(call: dict[str, Any]) -> dict[str, Any]:
+    """``{"name", "args"}`` with old argument names and values mapped to today's (a new dict;
+    a call that is already current comes back equal). Unknown shapes are returned unchanged for
+    validation to report."""
+    name, args = call.get("name"), call.get("args")
+    if not isinstance(args, dict):
+        return call
+    new = dict(args)
+    old = _OLD_BACKEND.get(name, {}).get(new.get("backend"))  # type: ignore[arg-type]
+    if old:
+        new.update(old)
+    for before, after in _RENAMED.get(name, {}).items():  # type: ignore[arg-type]
+        if before in new and after not in new:
+            new[after] = new.pop(before)
+    if name == "build_mask" and isinstance(new.get("refine"), str) and \
+            new["refine"] in _OLD_REFINE:
+        refine, backend = _OLD_REFINE[new["refine"]]
+        new["refine"] = refine
+        if new.get("backend", "auto") == "auto":
+            new["backend"] = backend
+    return {**call, "args": new}
 
 
 def _merge_resolved(spec: ToolSpec, call: ToolCall, resolved: Any) -> ToolCall:

@@ -4,16 +4,20 @@ manager is configured (``state.models``), else from the surrounding texture (Pat
 Cost follows the region: PatchMatch runs on a crop around the mask with a context
 margin, and the fill is pasted back through the mask feathered *inward*, so every
 pixel where the mask is 0 is bit-identical to the input. Seeded: the same seed
-gives the same output. OpenCV Telea is the fallback when the PatchMatch library
-cannot load (``result.backend = "opencv-telea"``, and the message says so).
+gives the same output.
 
-Backends: ``auto`` = diffusion inpainting (``tools/backends/inpaint.py``: PowerPaint task
-prompts when the checkpoint has them, context-fill prompting otherwise) when ``state.models``
-holds an available ``inpaint`` model, else LaMa when an ``lama`` model is available, else the
-embedded PatchMatch (Telea when PatchMatch cannot load). The stored call names the backend that
-ran (``result.extra["resolved_args"]``), so a replay uses the same one, or fails with
+Backends (``tools/backends`` ``BACKENDS["remove"]``, resolved by ``resolve_backend``):
+``embedded`` (no model), ``diffusion`` (role ``inpaint``: PowerPaint task prompts when the
+checkpoint has them, context-fill prompting otherwise), ``lama`` (role ``lama``); ``auto`` =
+diffusion when its model is available, else LaMa, else embedded. The embedded engine has two
+algorithms (``algorithm``): ``patchmatch`` (texture copy) and ``telea`` (OpenCV's smooth fill,
+for thin scratches); ``auto`` = PatchMatch, with Telea as the stated fallback when the PatchMatch
+library cannot load (the message says so). The stored call names the backend and the algorithm
+that ran (``result.extra["resolved_args"]``), so a replay runs the same one, or fails with
 ``ModelUnavailableError`` where it is missing. An explicit ``diffusion``/``lama`` without its
-model is that error (exit code 3), never a silent fallback.
+model is that error (exit code 3), never a silent fallback. ``result.backend`` is the engine
+("embedded", "diffusion", "lama"); ``metrics["algorithm"]`` / ``metrics["pipeline"]`` say which
+algorithm or pipeline ran.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imagent.errors import MaskError, ModelUnavailableError
 from imagent.tools import masks as M
 from imagent.tools import patchfill as PF
-from imagent.tools.models import model_available, no_manager_error, step_reporter
+from imagent.tools.backends import EMBEDDED, backend_literal, engine_role, resolve_backend
+from imagent.tools.models import step_reporter
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "remove"
@@ -48,11 +53,15 @@ class Args(BaseModel):
 
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed of the fill; the same seed "
                                                           "gives the same result.")
-    backend: Literal["auto", "diffusion", "lama", "patchmatch", "telea"] = Field(
-        "auto", description="Fill method: 'diffusion' (diffusion inpainting model), 'lama' (LaMa "
-                            "model), 'patchmatch' (texture copy, no model), 'telea' (smooth "
-                            "fill, for thin scratches); 'auto' = diffusion when its model is "
-                            "available, else LaMa, else patchmatch.")
+    backend: backend_literal(NAME) = Field(  # type: ignore[valid-type]
+        "auto", description="Engine: 'embedded' (no model; see algorithm), 'diffusion' "
+                            "(diffusion inpainting model), 'lama' (LaMa model); 'auto' = "
+                            "diffusion when its model is available, else LaMa, else embedded.")
+    algorithm: Literal["auto", "patchmatch", "telea"] = Field(
+        "auto", description="backend='embedded' only: 'patchmatch' (texture copy) or 'telea' "
+                            "(smooth fill, for thin scratches); 'auto' = patchmatch, telea when "
+                            "the PatchMatch library cannot load. Naming one with backend='auto' "
+                            "chooses the embedded backend.")
     patch_size: int | None = Field(None, ge=1, le=32,
                                    description="PatchMatch patch radius in px: larger follows "
                                                "larger structures but is slower; None = chosen "
@@ -94,6 +103,16 @@ class Args(BaseModel):
                                                            "seed, seed+1...); the best one by "
                                                            "seam/colour figures is kept.")
 
+    @model_validator(mode="after")
+    def _algorithm_is_embedded(self) -> "Args":
+        if self.algorithm != "auto":
+            if self.backend == "auto":
+                self.backend = EMBEDDED
+            elif self.backend != EMBEDDED:
+                raise ValueError(f"algorithm={self.algorithm!r} is an embedded fill; it does not "
+                                 f"apply to backend={self.backend!r} (use algorithm='auto')")
+        return self
+
 
 def patchmatch_module():
     """The ``patch_match`` module when its native library loads, else None."""
@@ -104,17 +123,18 @@ def patchmatch_module():
     return patch_match if getattr(patch_match, "patchmatch_available", False) else None
 
 
-def inpaint_region(rgb: np.ndarray, hole: np.ndarray, *, backend: str = "auto", seed: int = 0,
+def inpaint_region(rgb: np.ndarray, hole: np.ndarray, *, algorithm: str = "auto", seed: int = 0,
                    patch_size: int | None = None, check_cancelled=None,
                    info: dict | None = None) -> tuple[np.ndarray, str, str]:
-    """Fill ``hole`` (bool H x W) of uint8 RGB ``rgb``; returns (filled, backend, note).
+    """Fill ``hole`` (bool H x W) of uint8 RGB ``rgb`` with the embedded engine; returns
+    (filled, algorithm that ran: "patchmatch" or "telea", note).
 
     ``info`` (a dict), when given, receives the fill's figures (patch size, scale...).
     """
-    pm = patchmatch_module() if backend in ("auto", "patchmatch") else None
-    if backend == "patchmatch" and pm is None:
+    pm = patchmatch_module() if algorithm in ("auto", "patchmatch") else None
+    if algorithm == "patchmatch" and pm is None:
         raise ModelUnavailableError("the PatchMatch library (pypatchmatch) could not be loaded",
-                                    hint="reinstall pypatchmatch, or use backend='telea'")
+                                    hint="reinstall pypatchmatch, or use algorithm='telea'")
     if pm is not None:
         filled, fi = PF.fill(rgb, hole, pm, seed=seed, patch_size=patch_size,
                              check_cancelled=check_cancelled)
@@ -124,14 +144,15 @@ def inpaint_region(rgb: np.ndarray, hole: np.ndarray, *, backend: str = "auto", 
     radius = max(3, int(patch_size or 3))
     filled = cv2.inpaint(np.ascontiguousarray(rgb), np.ascontiguousarray(hole.astype(np.uint8) * 255),
                          radius, cv2.INPAINT_TELEA)
-    note = "" if backend == "telea" else " (PatchMatch is unavailable: used the OpenCV Telea fallback)"
-    return filled, "opencv-telea", note
+    note = "" if algorithm == "telea" else " (PatchMatch is unavailable: used the OpenCV Telea fallback)"
+    return filled, "telea", note
 
 
-def remove_region(image: Image.Image, mask: np.ndarray, *, seed: int = 0, backend: str = "auto",
+def remove_region(image: Image.Image, mask: np.ndarray, *, seed: int = 0, algorithm: str = "auto",
                   patch_size: int | None = None, margin: float = 0.25, feather: int = 0,
                   check_cancelled=None) -> tuple[Image.Image, dict]:
-    """Remove the masked region of ``image``. Returns (new image, info dict)."""
+    """Remove the masked region of ``image`` with the embedded engine (``algorithm``: auto,
+    patchmatch, telea). Returns (new image, info dict; ``info["algorithm"]`` names what ran)."""
     t0 = time.perf_counter()
     m = M.check_mask(mask, image, allow_empty=False, allow_full=False)
     hole_full = m > 0
@@ -153,26 +174,27 @@ def remove_region(image: Image.Image, mask: np.ndarray, *, seed: int = 0, backen
     cm = m[y0:y1, x0:x1]
     hole = cm > 0
     fill_info: dict = {}
-    filled, used, note = inpaint_region(crop, hole, backend=backend, seed=seed, patch_size=ps,
+    filled, used, note = inpaint_region(crop, hole, algorithm=algorithm, seed=seed, patch_size=ps,
                                         check_cancelled=check_cancelled, info=fill_info)
     if used == "patchmatch" and _left_black(crop, filled, hole) and (x1 - x0, y1 - y0) != (w, h):
         # too little context in the crop: retry once with the whole image as the source
         x0, y0, x1, y1 = 0, 0, w, h
         crop, cm = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8)), m
         hole = cm > 0
-        filled, used, note = inpaint_region(crop, hole, backend=backend, seed=seed, patch_size=ps,
+        filled, used, note = inpaint_region(crop, hole, algorithm=algorithm, seed=seed, patch_size=ps,
                                             check_cancelled=check_cancelled, info=fill_info)
     if used == "patchmatch" and _left_black(crop, filled, hole):
         raise MaskError(f"PatchMatch found no source texture for the {int(hole.sum())} px hole "
                         f"(patch_size={ps}); the mask leaves too little of the image",
-                        hint="use a smaller mask or a smaller patch_size, or backend='telea'")
+                        hint="use a smaller mask or a smaller patch_size, or algorithm='telea'")
     alpha = M.feather(cm, feather, where="inside") if feather else cm
     alpha = np.where(hole, alpha, 0.0).astype(np.float32)[..., None]
     blended = np.round(crop.astype(np.float32) * (1.0 - alpha) + filled.astype(np.float32) * alpha)
     blended = np.clip(blended, 0, 255).astype(np.uint8)
     out = image.convert("RGB") if image.mode != "RGB" else image.copy()
     out.paste(Image.fromarray(np.where(hole[..., None], blended, crop)), (x0, y0))
-    info = {"backend": used, "note": note, "hole_fraction": round(float(hole_full.mean()), 4),
+    info = {"backend": EMBEDDED, "algorithm": used, "note": note,
+            "hole_fraction": round(float(hole_full.mean()), 4),
             "crop": [x0, y0, x1, y1], "crop_size": [x1 - x0, y1 - y0],
             "patch_size": fill_info.get("patch_size", ps), "seed": int(seed),
             "scale": fill_info.get("scale", 1.0), "texture_gain": fill_info.get("texture_gain"),
@@ -195,48 +217,35 @@ def _left_black(src: np.ndarray, filled: np.ndarray, hole: np.ndarray) -> bool:
     return black_fill > 0.05 and black_fill > 4 * black_src
 
 
-def resolve_backend(backend: str, state: ToolState) -> str:
-    """The backend a call runs: an explicit one as given; 'auto' = 'diffusion' when the
-    manager has an available inpaint model, else 'lama' when it has LaMa, else 'auto'
-    (the embedded PatchMatch, Telea when PatchMatch cannot load)."""
-    if backend != "auto":
-        return backend
-    if model_available(state, "inpaint"):
-        return "diffusion"
-    if model_available(state, "lama"):
-        return "lama"
-    return "auto"
-
-
 def run(args: Args, state: ToolState) -> ToolResult:
     if state.mask is None:
         raise MaskError("remove needs a mask, and there is none",
                         hint="select the object first: ground(phrase=...) then build_mask()")
-    chosen = resolve_backend(args.backend, state)
-    if chosen in ("diffusion", "lama"):
+    chosen = resolve_backend(NAME, args.backend, state)
+    if chosen != EMBEDDED:
         return _run_model(args, state, chosen)
     state.emit(kind="progress", tool=NAME, message="filling the region")
-    out, info = remove_region(state.image, state.mask, seed=args.seed, backend=args.backend,
+    out, info = remove_region(state.image, state.mask, seed=args.seed, algorithm=args.algorithm,
                               patch_size=args.patch_size, margin=args.margin, feather=args.feather,
                               check_cancelled=state.check_cancelled)
-    metrics = {k: v for k, v in info.items() if k not in ("note", "backend")}
-    metrics["backend"] = info["backend"]
+    metrics = {k: v for k, v in info.items() if k != "note"}
     cw, ch = info["crop_size"]
-    res = ToolResult(image=out, backend=info["backend"], metrics=metrics,
+    res = ToolResult(image=out, backend=EMBEDDED, metrics=metrics,
                      message=f"removed {info['hole_fraction']:.1%} of the image with "
-                             f"{info['backend']} on a {cw}x{ch} crop{info['note']}")
-    if args.backend == "auto":  # the stored call names what ran, so replay is exact
-        res.extra["resolved_args"] = {"backend": "patchmatch" if info["backend"] == "patchmatch"
-                                      else "telea"}
+                             f"{_ALGORITHM_NAMES[info['algorithm']]} on a {cw}x{ch} crop"
+                             f"{info['note']}")
+    # the stored call names what ran (engine and algorithm), so replay is exact
+    res.extra["resolved_args"] = {"backend": EMBEDDED, "algorithm": info["algorithm"]}
     return res
+
+
+_ALGORITHM_NAMES = {"patchmatch": "PatchMatch", "telea": "OpenCV Telea"}
 
 
 def _run_model(args: Args, state: ToolState, chosen: str) -> ToolResult:
     """remove with a model backend: 'diffusion' (role inpaint) or 'lama' (role lama)."""
-    role = "inpaint" if chosen == "diffusion" else "lama"
+    role = engine_role(NAME, chosen)
     mgr = state.models
-    if mgr is None:
-        raise no_manager_error(NAME, role, f"backend={chosen!r}")
     m = M.check_mask(state.mask, state.image, allow_empty=False, allow_full=False)
     if (m > 0).all():
         raise MaskError("the mask covers every pixel, so there is nothing to fill from",
@@ -259,14 +268,15 @@ def _run_model(args: Args, state: ToolState, chosen: str) -> ToolResult:
 
         out = lama_remove(mgr, state.image, m, feather=args.feather or 2,
                           on_step=step_reporter(state, NAME), cancel=state.cancel, info=info)
-    used = str(info.get("backend", chosen))
-    metrics: dict[str, Any] = {k: v for k, v in info.items() if k not in ("model",)}
-    metrics.update(backend=used, hole_fraction=round(float((m > 0).mean()), 4),
+    pipeline = str(info.get("backend", chosen))  # e.g. powerpaint, repaint, diffusers-inpaint
+    metrics: dict[str, Any] = {k: v for k, v in info.items() if k not in ("model", "backend")}
+    metrics.update(backend=chosen, pipeline=pipeline,
+                   hole_fraction=round(float((m > 0).mean()), 4),
                    seed=int(args.seed), elapsed_ms=round((time.perf_counter() - t0) * 1000.0, 1))
     size = "x".join(str(v) for v in info.get("model_size", []))
-    res = ToolResult(image=out, backend=used, metrics=metrics,
+    res = ToolResult(image=out, backend=chosen, metrics=metrics,
                      model_ids={role: mgr.model_id(role)},
-                     message=f"removed {metrics['hole_fraction']:.1%} of the image with {used} "
+                     message=f"removed {metrics['hole_fraction']:.1%} of the image with {pipeline} "
                              f"({mgr.model_id(role)})" + (f" at {size} px" if size else ""))
     res.extra["resolved_args"] = {"backend": chosen}
     return res

@@ -171,11 +171,44 @@ def _object_scene():
 def test_grabcut_refines_a_box_to_the_object():
     img, disc, _ = _object_scene()
     st = ToolState(image=img)
-    res = _run(st, source="box", box=[20, 20, 61, 61], refine="grabcut")
+    res = _run(st, source="box", box=[20, 20, 61, 61], refine=True, backend="embedded")
     m = res.mask >= 0.5
     iou = (m & disc).sum() / (m | disc).sum()
     assert iou > 0.85 and m.sum() < 0.9 * 41 * 41
-    assert "grabcut_kept_fraction" in res.metrics
+    assert "grabcut_kept_fraction" in res.metrics and res.metrics["refined_by"] == "grabcut"
+    assert res.backend == "embedded"
+    assert res.extra["call"]["args"]["refine"] is True
+    # without a model, refine=true with backend 'auto' is the embedded GrabCut too
+    again = _run(ToolState(image=img), source="box", box=[20, 20, 61, 61], refine=True)
+    assert again.extra["call"]["args"]["backend"] == "embedded"
+    np.testing.assert_array_equal(again.mask, res.mask)
+
+
+def test_default_does_not_refine_offline_and_stores_what_ran():
+    img, _, _ = _object_scene()
+    res = _run(ToolState(image=img), source="box", box=[20, 20, 61, 61])
+    assert res.extra["call"]["args"]["refine"] is False
+    assert res.extra["call"]["args"]["backend"] == "embedded"
+    assert res.backend == "embedded" and "grabcut_kept_fraction" not in res.metrics
+    assert (res.mask >= 0.5).sum() == 41 * 41
+
+
+@pytest.mark.parametrize("old, refine, backend", [("none", False, "embedded"),
+                                                   ("grabcut", True, "embedded"),
+                                                   ("auto", False, "embedded")])
+def test_old_refine_values_replay_the_same_mask(old, refine, backend):
+    img, _, _ = _object_scene()
+    then = _run(ToolState(image=img), source="box", box=[20, 20, 61, 61], refine=old)
+    assert (then.extra["call"]["args"]["refine"], then.extra["call"]["args"]["backend"]) == \
+        (refine, backend)
+    now = _run(ToolState(image=img), source="box", box=[20, 20, 61, 61], refine=refine,
+               backend=backend)
+    np.testing.assert_array_equal(then.mask, now.mask)
+
+
+def test_sam_backend_with_refine_false_is_refused():
+    with pytest.raises(ToolArgumentError, match="refine=false"):
+        _run(ToolState(image=_img()), source="full", refine=False, backend="sam")
 
 
 def test_shadow_grow_adds_the_attached_dark_region_only():
@@ -232,5 +265,5 @@ def test_bad_boxes_and_masks_are_clear_errors():
         _run(ToolState(image=_img()), source="box", box=[200, 200, 300, 300])
     assert "96x64" in str(ei.value)
     one = Image.new("RGB", (1, 1))
-    assert _run(ToolState(image=one), source="box", box=[0, 0, 1, 1], refine="grabcut",
+    assert _run(ToolState(image=one), source="box", box=[0, 0, 1, 1], refine=True,
                 shadow=True, fill_holes=True).mask.shape == (1, 1)

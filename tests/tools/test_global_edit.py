@@ -203,3 +203,21 @@ def test_unknown_operation_lists_the_known_ones():
     assert "'winterize'" in text
     for op in ("dehaze", "denoise", "vignette", "white_balance", "low_light", "tint"):
         assert op in text
+
+
+def test_the_operation_decides_the_backend_and_the_stored_call_names_it():
+    reg = default_registry()
+    classical = reg.normalise(ToolCall(name="global_edit", args={"operation": "brightness"}))
+    assert classical.args["backend"] == "embedded"
+    instruct = reg.normalise(ToolCall(name="global_edit",
+                                      args={"operation": "instruct", "prompt": "winter"}))
+    assert instruct.args["backend"] == "instruct-pix2pix"
+    with pytest.raises(ToolArgumentError, match="instruct-pix2pix"):
+        reg.validate(ToolCall(name="global_edit", args={"operation": "instruct", "prompt": "x",
+                                                        "backend": "embedded"}))
+    with pytest.raises(ToolArgumentError, match="classical"):
+        reg.validate(ToolCall(name="global_edit", args={"operation": "contrast",
+                                                        "backend": "instruct-pix2pix"}))
+    res = reg.run(ToolCall(name="global_edit", args={"operation": "sepia"}),
+                  ToolState(image=Image.new("RGB", (8, 8), (90, 120, 200))))
+    assert res.backend == "embedded" and res.extra["call"]["args"]["backend"] == "embedded"

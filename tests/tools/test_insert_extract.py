@@ -219,3 +219,16 @@ def test_extract_bad_masks_and_colour():
     for bad in (np.zeros((H, W), np.float32), np.ones((3, 3), np.float32)):
         with pytest.raises(MaskError):
             _run("extract", ToolState(image=img, mask=bad))
+
+
+def test_technique_is_for_generate_only_and_old_method_calls_still_validate():
+    reg = default_registry()
+    with pytest.raises(ToolArgumentError, match="technique"):
+        reg.validate(ToolCall(name="insert", args={"kind": "text", "text": "hi",
+                                                   "technique": "shape"}))
+    old = reg.normalise(ToolCall(name="insert", args={"kind": "generate", "prompt": "a cat",
+                                                      "method": "blended"}))
+    assert old.args["technique"] == "blended" and "method" not in old.args
+    res = reg.run(ToolCall(name="insert", args={"kind": "text", "text": "hi"}),
+                  ToolState(image=Image.new("RGB", (64, 32))))
+    assert res.backend == "embedded"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagent.errors import ToolArgumentError
+from imagent.errors import ModelUnavailableError, ToolArgumentError
 from imagent.tools import outpaint as O
 from imagent.tools.registry import default_registry
 from imagent.tools.types import ToolCall, ToolState
@@ -35,7 +35,9 @@ def test_extend_right_by_25_percent_keeps_original_bit_identical():
     assert np.abs(new.mean(axis=(0, 1)) - np.asarray(img).mean(axis=(0, 1))).max() < 15
     assert new.std() > 5  # textured, not a flat colour
     assert res.metrics["added"] == {"left": 0, "right": 24, "top": 0, "bottom": 0}
-    assert res.backend == "patchmatch"
+    assert res.backend == "embedded" and res.metrics["algorithm"] == "patchmatch"
+    assert res.extra["call"]["args"]["backend"] == "embedded"
+    assert res.extra["call"]["args"]["algorithm"] == "patchmatch"
 
 
 def test_all_sides_offset_and_determinism():
@@ -95,7 +97,11 @@ def test_reflect_fallback_without_patchmatch(monkeypatch):
     monkeypatch.setattr(O, "patchmatch_module", lambda: None)
     img = _img()
     res = _run(ToolState(image=img), right=10)
-    assert res.backend == "reflect" and "mirror" in res.message
+    assert res.backend == "embedded" and res.metrics["algorithm"] == "reflect"
+    assert "mirror" in res.message and "unavailable" in res.message
+    assert res.extra["call"]["args"]["algorithm"] == "reflect"
+    with pytest.raises(ModelUnavailableError, match="PatchMatch"):
+        _run(ToolState(image=img), right=10, algorithm="patchmatch")
     out = np.asarray(res.image)
     np.testing.assert_array_equal(out[:, :W], np.asarray(img))
     np.testing.assert_array_equal(out[:, W], np.asarray(img)[:, W - 1])

@@ -77,7 +77,8 @@ def test_normalise_fills_defaults_and_is_json():
     reg = default_registry()
     call = reg.normalise(ToolCall(name="remove", args={}))
     # patch_size None = chosen from the hole size (deterministic, so replay is exact)
-    assert call.args == {"seed": 0, "backend": "auto", "patch_size": None, "margin": 0.25,
+    assert call.args == {"seed": 0, "backend": "auto", "algorithm": "auto", "patch_size": None,
+                         "margin": 0.25,
                          "feather": 0, "prompt": "", "negative_prompt": "",
                          "num_inference_steps": 30, "guidance_scale": None, "strength": 1.0,
                          "resample_count": 0, "jump_length": 5, "num_candidates": 1}
@@ -245,6 +246,119 @@ def test_offline_tools_record_the_embedded_backend_and_do_not_import_torch():
     assert heavy == []
     args = {c["name"]: c["args"] for c in calls}
     assert args["ground"]["backend"] == "embedded"
-    assert args["build_mask"]["refine"] == "none"
-    assert args["remove"]["backend"] in ("patchmatch", "telea")
-    assert args["outpaint"]["backend"] == "classical"
+    assert (args["build_mask"]["refine"], args["build_mask"]["backend"]) == (False, "embedded")
+    assert args["remove"]["backend"] == "embedded"
+    assert args["remove"]["algorithm"] in ("patchmatch", "telea")
+    assert args["outpaint"]["backend"] == "embedded"
+    assert args["outpaint"]["algorithm"] in ("patchmatch", "reflect")
+
+
+# ------------------------------------------------------------------ one backend vocabulary
+def test_every_backend_argument_uses_the_table():
+    from imagent.tools.backends import BACKENDS, backend_choices
+
+    reg = default_registry()
+    with_backend = set()
+    for name in reg.names():
+        prop = reg.spec(name).args_model.model_json_schema().get("properties", {})
+        assert "method" not in prop or name not in BACKENDS, name
+        if "backend" in prop:
+            with_backend.add(name)
+            assert tuple(prop["backend"]["enum"]) == backend_choices(name)
+    assert with_backend == {"ground", "build_mask", "remove", "outpaint", "global_edit"}
+
+
+def test_resolve_backend_auto_explicit_and_no_manager():
+    from imagent.errors import ModelUnavailableError, NeedsModelError
+    from imagent.tools.backends import resolve_backend
+
+    class Mgr:
+        def __init__(self, *roles):
+            self.roles = set(roles)
+
+        def available(self, role):
+            return role in self.roles
+
+    off = _state()
+    assert resolve_backend("remove", "auto", off) == "embedded"
+    assert resolve_backend("remove", "embedded", off) == "embedded"
+    with pytest.raises(ModelUnavailableError, match="lama") as ei:
+        resolve_backend("remove", "lama", off)
+    assert not isinstance(ei.value, NeedsModelError)
+    with pytest.raises(NeedsModelError, match="instruct"):
+        resolve_backend("global_edit", "auto", off, allowed=("instruct-pix2pix",))
+    st = _state()
+    st.models = Mgr("lama")
+    assert resolve_backend("remove", "auto", st) == "lama"
+    st.models = Mgr("lama", "inpaint")
+    assert resolve_backend("remove", "auto", st) == "diffusion"  # table order
+    assert resolve_backend("remove", "auto", st, prefer_model=False) == "embedded"
+    st.models = Mgr("text2image")
+    assert resolve_backend("insert", "auto", st, allowed=("diffusion",), technique="blended") \
+        == "diffusion"
+    with pytest.raises(ToolArgumentError, match="cannot do"):
+        resolve_backend("global_edit", "embedded", st, allowed=("instruct-pix2pix",))
+    with pytest.raises(ToolArgumentError, match="unknown backend"):
+        resolve_backend("remove", "patchmatch", st)
+
+
+@pytest.mark.parametrize("old, new", [
+    ({"name": "remove", "args": {"backend": "patchmatch", "seed": 2}},
+     {"name": "remove", "args": {"backend": "embedded", "algorithm": "patchmatch", "seed": 2}}),
+    ({"name": "remove", "args": {"backend": "telea"}},
+     {"name": "remove", "args": {"backend": "embedded", "algorithm": "telea"}}),
+    ({"name": "remove", "args": {"backend": "diffusion"}},
+     {"name": "remove", "args": {"backend": "diffusion"}}),
+    ({"name": "outpaint", "args": {"backend": "classical", "right": 8}},
+     {"name": "outpaint", "args": {"backend": "embedded", "right": 8}}),
+    ({"name": "insert", "args": {"kind": "generate", "prompt": "a cat", "method": "shape"}},
+     {"name": "insert", "args": {"kind": "generate", "prompt": "a cat", "technique": "shape"}}),
+    ({"name": "build_mask", "args": {"refine": "none"}},
+     {"name": "build_mask", "args": {"refine": False, "backend": "embedded"}}),
+    ({"name": "build_mask", "args": {"refine": "grabcut"}},
+     {"name": "build_mask", "args": {"refine": True, "backend": "embedded"}}),
+    ({"name": "build_mask", "args": {"refine": "sam"}},
+     {"name": "build_mask", "args": {"refine": True, "backend": "sam"}}),
+    ({"name": "build_mask", "args": {"refine": "auto"}},
+     {"name": "build_mask", "args": {"refine": None, "backend": "auto"}}),
+    ({"name": "ground", "args": {"phrase": "x", "backend": "embedded"}},
+     {"name": "ground", "args": {"phrase": "x", "backend": "embedded"}}),
+])
+def test_upgrade_call_maps_old_names_and_values(old, new):
+    from imagent.tools.registry import upgrade_call
+
+    before = json.loads(json.dumps(old))
+    assert upgrade_call(old) == new
+    assert old == before  # the stored call is not modified in place
+    assert upgrade_call(new) == new  # current calls come back equal
+    default_registry().validate(ToolCall(**old))  # old calls validate
+
+
+def test_old_stored_calls_replay_bit_identically():
+    # a version stored before the one backend vocabulary, replayed through Registry.run
+    reg = default_registry()
+    old = [{"name": "build_mask", "args": {"source": "box", "box": [20, 16, 60, 48],
+                                           "refine": "none", "dilate": 2}},
+           {"name": "remove", "args": {"backend": "patchmatch", "seed": 1}},
+           {"name": "insert", "args": {"kind": "text", "text": "hi", "method": "auto"}},
+           {"name": "outpaint", "args": {"right": 12, "backend": "classical"}}]
+    new = [{"name": "build_mask", "args": {"source": "box", "box": [20, 16, 60, 48],
+                                           "refine": False, "backend": "embedded", "dilate": 2}},
+           {"name": "remove", "args": {"backend": "embedded", "algorithm": "patchmatch",
+                                       "seed": 1}},
+           {"name": "insert", "args": {"kind": "text", "text": "hi"}},
+           {"name": "outpaint", "args": {"right": 12, "backend": "embedded"}}]
+
+    def replay(calls):
+        st, stored = _state(), []
+        for c in calls:
+            r = reg.run(ToolCall(**c), st)
+            st.image = r.image or st.image
+            st.mask = r.mask if c["name"] == "build_mask" else st.mask
+            stored.append(r.extra["call"])
+        return np.asarray(st.image), stored
+
+    a, stored_a = replay(old)
+    b, stored_b = replay(new)
+    np.testing.assert_array_equal(a, b)
+    assert stored_a == stored_b

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagent.errors import MaskError, ModelUnavailableError
+from imagent.errors import MaskError, ModelUnavailableError, ToolArgumentError
 from imagent.tools import masks as M
 from imagent.tools import remove as R
 from imagent.tools.registry import default_registry
@@ -44,9 +44,12 @@ def test_removes_the_object_and_keeps_the_rest_bit_identical():
     assert np.abs(mean - BG).max() < 20, mean
     assert np.linalg.norm(mean - RED) > 150
     assert (np.abs(hole - RED).sum(axis=1) < 60).mean() < 0.01  # no red left
-    assert res.backend == "patchmatch"
+    assert res.backend == "embedded"
     m = res.metrics
-    assert m["backend"] == "patchmatch" and m["hole_fraction"] == pytest.approx(
+    assert m["backend"] == "embedded" and m["algorithm"] == "patchmatch"
+    assert res.extra["call"]["args"]["backend"] == "embedded"
+    assert res.extra["call"]["args"]["algorithm"] == "patchmatch"  # what ran: replay is exact
+    assert m["hole_fraction"] == pytest.approx(
         (mask > 0).mean(), abs=1e-3)
     assert m["crop_size"][0] <= W and "elapsed_ms" in m
 
@@ -83,16 +86,39 @@ def test_soft_mask_edges_only_change_inside_the_mask():
     np.testing.assert_array_equal(out[mask == 0], np.asarray(img)[mask == 0])
 
 
-def test_telea_backend_and_fallback(monkeypatch):
+def test_telea_algorithm_and_fallback(monkeypatch):
     img, mask = _scene(), _mask()
-    res = _run(ToolState(image=img, mask=mask), backend="telea")
-    assert res.backend == "opencv-telea"
+    res = _run(ToolState(image=img, mask=mask), backend="embedded", algorithm="telea")
+    assert res.backend == "embedded" and res.metrics["algorithm"] == "telea"
+    assert "Telea" in res.message and "fallback" not in res.message
     np.testing.assert_array_equal(np.asarray(res.image)[mask == 0], np.asarray(img)[mask == 0])
+    # naming an embedded algorithm with backend 'auto' chooses the embedded backend
+    assert _run(ToolState(image=img, mask=mask), algorithm="telea").extra["call"]["args"][
+        "backend"] == "embedded"
     monkeypatch.setattr(R, "patchmatch_module", lambda: None)
     res = _run(ToolState(image=img, mask=mask))
-    assert res.backend == "opencv-telea" and "Telea fallback" in res.message
+    assert res.backend == "embedded" and "Telea fallback" in res.message
+    assert res.extra["call"]["args"]["algorithm"] == "telea"  # the fallback is what is stored
     with pytest.raises(ModelUnavailableError, match="PatchMatch"):
-        _run(ToolState(image=img, mask=mask), backend="patchmatch")
+        _run(ToolState(image=img, mask=mask), algorithm="patchmatch")
+
+
+def test_an_embedded_algorithm_with_a_model_backend_is_refused():
+    img, mask = _scene(), _mask()
+    with pytest.raises(ToolArgumentError, match="algorithm"):
+        _run(ToolState(image=img, mask=mask), backend="diffusion", algorithm="telea")
+
+
+@pytest.mark.parametrize("old", ["patchmatch", "telea"])
+def test_old_stored_calls_replay_the_same_algorithm(old):
+    # a session written before the one backend vocabulary holds backend='patchmatch'/'telea'
+    img, mask = _scene(), _mask()
+    then = _run(ToolState(image=img, mask=mask), backend=old, seed=3)
+    now = _run(ToolState(image=img, mask=mask), backend="embedded", algorithm=old, seed=3)
+    assert then.extra["call"] == now.extra["call"]
+    assert then.extra["call"]["args"]["backend"] == "embedded"
+    assert then.metrics["algorithm"] == old
+    np.testing.assert_array_equal(np.asarray(then.image), np.asarray(now.image))
 
 
 def test_bad_masks_are_clear_errors():

@@ -46,7 +46,7 @@ def test_textured_hole_is_filled_with_texture_not_blur_and_no_object_colour():
     assert ours > 0.7 and ours > theirs + 0.2, (ours, theirs)
     obj = np.abs(out[hole].astype(np.int32) - (230, 20, 200)).sum(axis=1) < 90
     assert obj.mean() < 0.005
-    assert info["backend"] == "patchmatch" and info["scale"] == 1.0
+    assert info["algorithm"] == "patchmatch" and info["scale"] == 1.0
 
 
 def test_same_seed_same_output_on_the_hybrid_and_coarse_paths():

@@ -56,7 +56,8 @@ def test_remove_auto_uses_diffusion_keeps_outside_and_stores_the_backend(mgr, ti
     events = collecting(st)
     res = run("remove", {"seed": 1, "num_inference_steps": 2}, st)
     assert res.extra["call"]["args"]["backend"] == "diffusion"
-    assert res.backend == res.metrics["backend"] == "diffusers-inpaint"
+    assert res.backend == res.metrics["backend"] == "diffusion"
+    assert res.metrics["pipeline"] == "diffusers-inpaint"
     assert res.model_ids == {"inpaint": str(tiny_inpaint)}
     assert res.image.size == img.size
     assert_outside_unchanged(img, res.image, m)
@@ -126,13 +127,14 @@ def test_outpaint_diffusion_keeps_the_original_pixels(mgr):
     w, h = img.size
     assert res.image.size == (w + 32, h + 8)
     assert res.extra["call"]["args"]["backend"] == "diffusion"
-    assert res.model_ids["inpaint"] and res.backend == "diffusers-inpaint"
+    assert res.model_ids["inpaint"] and res.backend == "diffusion"
+    assert res.metrics["pipeline"] == "diffusers-inpaint"
     out = np.asarray(res.image)
     assert np.array_equal(out[8:8 + h, 0:w], np.asarray(img))  # bit-identical at its offset
     assert res.mask.shape == (h + 8, w + 32) and res.mask[8:, :w].max() == 0
     assert steps(events, "outpaint")[-1] == (2, 2)
-    classical = run("outpaint", {"right": 32, "top": 8, "backend": "classical"}, ToolState(img))
-    assert not same(classical.image, res.image)  # the new area really was generated
+    embedded = run("outpaint", {"right": 32, "top": 8, "backend": "embedded"}, ToolState(img))
+    assert not same(embedded.image, res.image)  # the new area really was generated
     again = run("outpaint", {"right": 32, "top": 8, "num_inference_steps": 2, "seed": 3},
                 ToolState(img, models=mgr))
     assert same(again.image, res.image)
@@ -145,7 +147,8 @@ def test_insert_generate_paints_into_the_mask(mgr):
     events = collecting(st)
     res = run("insert", {"kind": "generate", "prompt": "a cat", "num_inference_steps": 2,
                          "seed": 5}, st)
-    assert res.extra["call"]["args"]["method"] == "inpaint"
+    assert res.extra["call"]["args"]["technique"] == "inpaint"
+    assert res.backend == "diffusion" and res.metrics["technique"] == "inpaint"
     assert res.metrics["task"] == "insert" and res.model_ids["inpaint"]
     assert_outside_unchanged(img, res.image, m)
     assert np.array_equal(res.mask, m)
@@ -155,13 +158,13 @@ def test_insert_generate_paints_into_the_mask(mgr):
     assert same(res.image, again.image)
 
 
-def test_insert_generate_in_a_box_and_shape_method(mgr):
+def test_insert_generate_in_a_box_and_shape_technique(mgr):
     img, _ = small_case()
     res = run("insert", {"kind": "generate", "prompt": "a dog", "box": [10, 10, 50, 40],
-                         "method": "shape", "fitting_degree": 0.8, "num_inference_steps": 2},
+                         "technique": "shape", "fitting_degree": 0.8, "num_inference_steps": 2},
               ToolState(img, models=mgr))
     box = M.box_mask(img.size, (10, 10, 50, 40))
-    assert res.metrics["task"] == "shape" and res.extra["call"]["args"]["method"] == "shape"
+    assert res.metrics["task"] == "shape" and res.extra["call"]["args"]["technique"] == "shape"
     assert_outside_unchanged(img, res.image, box)
 
 
@@ -169,8 +172,9 @@ def test_insert_generate_auto_uses_blended_with_only_a_text2image_model(t2i_only
     img, m = small_case()
     res = run("insert", {"kind": "generate", "prompt": "a cat", "num_inference_steps": 2},
               ToolState(img, mask=m, models=t2i_only))
-    assert res.extra["call"]["args"]["method"] == "blended"
-    assert res.backend == "blended-latent-diffusion" and "text2image" in res.model_ids
+    assert res.extra["call"]["args"]["technique"] == "blended"
+    assert res.backend == "diffusion" and "text2image" in res.model_ids
+    assert res.metrics["pipeline"] == "blended-latent-diffusion"
     assert_outside_unchanged(img, res.image, m)
 
 
@@ -183,6 +187,7 @@ def test_global_edit_instruct_whole_image_and_masked(mgr, tiny_instruct):
                               "num_inference_steps": 2}, st)
     assert res.image.size == img.size and not same(res.image, img)
     assert res.backend == "instruct-pix2pix"
+    assert res.extra["call"]["args"]["backend"] == "instruct-pix2pix"
     assert res.model_ids == {"instruct": str(tiny_instruct)}
     assert res.extra["call"]["args"]["image_guidance_scale"] == 1.5
     assert steps(events, "global_edit") == [(1, 2), (2, 2)]
@@ -228,7 +233,8 @@ def test_build_mask_refines_a_box_with_sam(mgr, tiny_sam_dir):
     img, _ = small_case()
     st = ToolState(img, models=mgr)
     res = run("build_mask", {"source": "box", "box": [20, 10, 90, 70]}, st)
-    assert res.extra["call"]["args"]["refine"] == "sam" and res.backend == "sam"
+    assert res.extra["call"]["args"]["refine"] is True and res.backend == "sam"
+    assert res.extra["call"]["args"]["backend"] == "sam"
     assert res.model_ids == {"segmentation": str(tiny_sam_dir)}
     expect = segment(mgr, img, boxes=[[20, 10, 90, 70]])[0]
     if expect.any():  # the SAM mask replaces the box mask
@@ -243,12 +249,14 @@ def test_build_mask_refines_a_box_with_sam(mgr, tiny_sam_dir):
     st2 = ToolState(img, models=mgr,
                     detections=[Detection(box=(30, 20, 60, 50), score=1.0, label="x", mask=own)])
     kept = run("build_mask", {}, st2)
-    assert kept.extra["call"]["args"]["refine"] == "none" and np.array_equal(kept.mask, own)
+    assert kept.extra["call"]["args"]["refine"] is False and np.array_equal(kept.mask, own)
+    assert kept.extra["call"]["args"]["backend"] == "embedded" and kept.backend == "embedded"
     # a detection box is refined: SAM gets the detection's box as its prompt
     st3 = ToolState(img, models=mgr,
                     detections=[Detection(box=(20, 10, 90, 70), score=1.0, label="x")])
     det = run("build_mask", {}, st3)
-    assert det.extra["call"]["args"]["refine"] == "sam" and np.array_equal(det.mask, res.mask)
+    assert det.extra["call"]["args"]["refine"] is True and np.array_equal(det.mask, res.mask)
+    assert det.extra["call"]["args"]["backend"] == "sam"
 
 
 # ------------------------------------------------------------------------------ no manager
@@ -263,8 +271,13 @@ def test_build_mask_refines_a_box_with_sam(mgr, tiny_sam_dir):
      "imagent models pull instruct"),
     ("ground", {"phrase": "the cat", "backend": "grounding-dino"}, ModelUnavailableError,
      "imagent models pull grounding"),
-    ("build_mask", {"source": "box", "box": [1, 1, 20, 20], "refine": "sam"},
+    ("build_mask", {"source": "box", "box": [1, 1, 20, 20], "backend": "sam"},
      ModelUnavailableError, "imagent models pull segmentation"),
+    ("build_mask", {"source": "box", "box": [1, 1, 20, 20], "refine": "sam"},  # an old call
+     ModelUnavailableError, "imagent models pull segmentation"),
+    ("global_edit", {"operation": "instruct", "prompt": "make it winter",
+                     "backend": "instruct-pix2pix"}, NeedsModelError,
+     "imagent models pull instruct"),
 ])
 def test_without_a_manager_each_model_path_is_a_clear_exit_3_error(name, args, cls, needle):
     img, m = small_case()
@@ -283,6 +296,7 @@ def test_without_a_manager_each_model_path_is_a_clear_exit_3_error(name, args, c
 def test_without_a_manager_auto_paths_are_unchanged():
     img, m = small_case()
     res = run("remove", {}, ToolState(img, mask=m))
-    assert res.backend in ("patchmatch", "opencv-telea") and not res.model_ids
+    assert res.backend == "embedded" and not res.model_ids
+    assert res.metrics["algorithm"] in ("patchmatch", "telea")
     g = run("ground", {"phrase": "the top-left corner"}, ToolState(img))
     assert g.extra["call"]["args"]["backend"] == "embedded"
