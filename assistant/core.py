@@ -16,24 +16,21 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from imagent.assistant import replies
 from imagent.assistant.config import Settings, load_settings
-from imagent.errors import (ImagentError, ModelUnavailableError, NeedsModelError,
-                            SessionNotFound, UsageError)
+from imagent.errors import SessionNotFound, UsageError
+from imagent.planners import clarify, routing
 from imagent.planners.base import Plan, PlanContext, Step
 from imagent.sessions import Session, Store, Version
+from imagent.tools.check import CheckConfig, NeedsClarification, run_step
 from imagent.tools.registry import Registry, default_registry
-from imagent.tools.types import ToolCall, ToolResult, ToolState
+from imagent.tools.runner import Runner
+from imagent.tools.types import ToolState
 
-# Tools that change the image geometry: the alpha channel kept aside at load time
-# cannot follow them, so it is dropped (and the reply says so).
-_GEOMETRY_OPS = {"rotate", "flip_horizontal", "flip_vertical", "crop", "resize"}
-
-_MODEL_NEEDS = {
-    "instruct": ("instruction editing", "timbrooks/instruct-pix2pix",
-                 "global and style edits such as weather, season or art style"),
-    "inpaint": ("diffusion inpainting", "an SD inpainting or PowerPaint checkpoint",
-                "adding, replacing and background edits"),
-}
+# What a Turn reports: an edit committed ("done"), a question back ("asked"), a result check
+# that failed so nothing was committed ("failed"), a move in history ("moved"), a read-only
+# answer ("looked").
+STATUSES = ("done", "asked", "failed", "moved", "looked")
 
 
 @dataclass
@@ -49,6 +46,12 @@ class Turn:
     events: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     branched: bool = False
+    status: str = "done"  # one of STATUSES
+
+    @property
+    def ok(self) -> bool:
+        """True when the request did what was asked (an edit, a move or an answer)."""
+        return self.status in ("done", "moved", "looked")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class Turn:
             "version": self.version.to_dict() if self.version else None,
             "plan": self.plan.to_json_dict() if self.plan else None,
             "metrics": self.metrics, "timings": self.timings, "branched": self.branched,
+            "status": self.status,
         }
 
 
@@ -122,11 +126,12 @@ class Assistant:
         self.settings = settings
         self.planner = planner or make_planner(settings)
         self.registry = registry or default_registry()
+        self.check_config = CheckConfig()
         self.on_event = on_event
         self._last_plan: Plan | None = None
         self._cancel = threading.Event()
-        # Ask "which one?" when grounding finds several equally likely candidates and the
-        # request did not say which; False picks the best-scoring one silently.
+        # Ask "which one?" / "is it this one?" when grounding is ambiguous or weak (tools/check.py);
+        # False acts on the best candidate without asking (for scripted use that accepts guesses).
         self.ask_which_one = True
 
     # -- opening ------------------------------------------------------------------------
@@ -239,11 +244,22 @@ class Assistant:
         return self.store.checkout(self.session, ref)
 
     # -- the request loop -----------------------------------------------------------------------
+    @property
+    def runner(self) -> Runner:
+        """The one runner (tools/runner.py), with the check's finalisation thresholds."""
+        return Runner(self.registry, self.check_config)
+
     def plan(self, request: str) -> Plan:
         return self.planner.plan(request, self.context())
 
     def ask(self, request: str, *, seed: int | None = None) -> Turn:
-        """Plan and carry out one request; commit the result as one new version."""
+        """Plan and carry out one request; commit the result as one new version.
+
+        The Turn's ``status`` says what happened (``STATUSES``); a failed result check commits
+        nothing and says why."""
+        if not isinstance(request, str):
+            raise UsageError(f"a request is text, not {type(request).__name__}",
+                             hint='pass a string, e.g. a.ask("make it a bit brighter")')
         t0 = time.perf_counter()
         self._cancel.clear()
         events: list[dict] = []
@@ -252,96 +268,85 @@ class Assistant:
             context.seed = seed
         plan = self.planner.plan(request, context)
         self._request_seed = context.seed  # recorded per version so a script can re-run it
-        t_plan = time.perf_counter() - t0
+        t_plan = round(time.perf_counter() - t0, 4)
         self._emit(events, kind="plan", planner=plan.planner, steps=[s.kind for s in plan.steps])
         if plan.is_question:
             return Turn(request=request, reply=plan.question or "", plan=plan, question=plan.question,
-                        events=events, timings={"plan_s": t_plan})
+                        events=events, timings={"plan_s": t_plan}, status="asked")
         if plan.action:
             return self._look(request, plan, events, t_plan)
-        if self.models is not None:  # profile "models": steps that need a model get its calls
-            plan = plan.model_copy(update={"steps": [
-                s.model_copy(update={"calls": model_calls(s, request, context)})
-                if s.needs_model and not s.calls else s for s in plan.steps]})
-        for step in plan.steps:
-            if step.needs_model and not step.calls:
-                raise self._needs_model(step, request)
-
+        plan = routing.route(plan, request, context, models=self.models is not None)
         try:
             return self._carry_out(request, plan, events, t0, t_plan)
-        except _Ambiguous as amb:  # nothing was committed for this request
-            question, choices = _which_one(amb)
-            asked = Plan(steps=[amb.step], question=question, choices=choices, planner=plan.planner)
-            return Turn(request=request, reply=question, plan=asked, question=question,
-                        events=events, timings={"plan_s": round(t_plan, 4)})
+        except NeedsClarification as nc:  # nothing was committed for this request
+            asked = clarify.question(nc.step, nc.grounding, nc.reason, planner=plan.planner)
+            return Turn(request=request, reply=asked.question or "", plan=asked,
+                        question=asked.question, events=events, timings={"plan_s": t_plan},
+                        status="asked")
 
     def _carry_out(self, request: str, plan: Plan, events: list[dict], t0: float,
                    t_plan: float) -> Turn:
-        replies: list[str] = []
+        replies_: list[str] = []
         pending: list[Step] = []
         version: Version | None = None
         metrics: dict[str, Any] = {}
         branched = False
-        timings: dict[str, float] = {"plan_s": round(t_plan, 4)}
+        timings: dict[str, float] = {"plan_s": t_plan}
+        status = "done"
+
+        def flush() -> None:
+            nonlocal version, branched, status, pending
+            edit = self._edit(request, pending, events, timings)
+            metrics.update(edit["metrics"])
+            if edit["version"] is None:
+                status = "failed"
+                replies_.append(replies.failed(pending, edit["outcomes"]))
+            else:
+                version = edit["version"]
+                branched |= version.branched
+                replies_.extend(replies.edit_done(pending, version, branched=version.branched,
+                                                  alpha_dropped=bool(metrics.get("alpha_dropped"))))
+            pending = []
+
         for step in plan.steps:
             if step.is_session:
                 if pending:
-                    version, m, b = self._run_and_commit(request, pending, events, timings)
-                    metrics.update(m)
-                    branched |= b
-                    pending = []
+                    flush()
+                    if status == "failed":
+                        break
                 version = self._session_step(step)
-                replies.append(f"{step.description} → version {version.seq}")
+                replies_.append(replies.moved(step, version))
             else:
                 pending.append(step)
-        if pending:
-            version, m, b = self._run_and_commit(request, pending, events, timings)
-            metrics.update(m)
-            branched |= b
-            replies.append(f"{'; '.join(s.description for s in pending)} → version {version.seq}")
-            if b:
-                replies.append(f"another process changed this session meanwhile: your edit is kept as "
-                               f"branch version {version.seq} (run `imagent checkout {version.seq}` to continue from it)")
-            if metrics.get("alpha_dropped"):
-                replies.append("the image's transparency could not follow the geometry change and was dropped")
-            replies.extend(metrics.get("check", {}).get("notes", []))  # a failed result check says so
-        self._last_plan = plan
+        if pending and status != "failed":
+            flush()
+        if status == "done" and all(s.is_session for s in plan.steps):
+            status = "moved"
+        if status != "failed":
+            self._last_plan = plan
         if self.settings.planner == "auto" and plan.planner:  # auto: say which planner planned
-            replies.append(f"planned by the {plan.planner} planner")
+            replies_.append(replies.planned_by(plan.planner))
         timings["total_s"] = round(time.perf_counter() - t0, 4)
-        return Turn(request=request, reply=". ".join(replies), version=version, plan=plan,
-                    metrics=metrics, events=events, timings=timings, branched=branched)
+        return Turn(request=request, reply=replies.join(replies_), version=version, plan=plan,
+                    metrics=metrics, events=events, timings=timings, branched=branched,
+                    status=status)
 
     def _look(self, request: str, plan: Plan, events: list[dict], t_plan: float) -> Turn:
         """Read-only requests ("show the history", "compare with the original"): no new version."""
         if plan.action == "history":
-            reply = f"history of session {self.session.name}:\n{self.store.log_tree(self.session)}"
+            reply = replies.history(self.session.name, self.store.log_tree(self.session))
             metrics: dict[str, Any] = {"versions": len(self.history)}
         elif plan.action == "compare":
             a, b = plan.action_args.get("a", "0"), plan.action_args.get("b", "head")
             d = self.store.diff(self.session, a, b)
             metrics = {k: getattr(d, k) for k in ("changed_fraction", "changed_fraction_over_8",
                                                   "mean_abs", "max_abs", "bbox", "size_changed")}
-            reply = (f"version {a} → {b}: {d.changed_fraction:.1%} of pixels changed "
-                     f"({d.changed_fraction_over_8:.1%} by more than 8 levels), mean |Δ| {d.mean_abs:.1f}"
-                     + (f", changed area {d.bbox}" if d.bbox else "")
-                     + (" (sizes differ: compared the common area)" if d.size_changed else ""))
+            reply = replies.compare(a, b, d)
         else:
             raise UsageError(f"the planner asked for an unknown action {plan.action!r}",
                              hint="this is a planner bug; rephrase the request")
         return Turn(request=request, reply=reply, version=self.head, plan=plan, metrics=metrics,
-                    events=events, timings={"plan_s": round(t_plan, 4)})
-
-    def _needs_model(self, step: Step, request: str) -> ImagentError:
-        role = step.needs_model or "inpaint"
-        what, model, used_for = _MODEL_NEEDS.get(role, (role, role, "this edit"))
-        return NeedsModelError(
-            f"\"{request}\" is a {step.kind} edit; the embedded default (no model weights) cannot do it. "
-            f"It needs the {what} model ({model}), used for {used_for}.",
-            hint=f"run with --profile models (after `imagent models pull {role}` if the model is not "
-                 "present); offline you can remove regions, recolour, adjust the whole image, extend "
-                 "it, cut out or undo",
-        )
+                    events=events, timings={"plan_s": t_plan}, status="looked")
 
     def _session_step(self, step: Step) -> Version:
         call = step.calls[0]
@@ -354,40 +359,50 @@ class Assistant:
             return self.checkout(args.version)
         raise UsageError(f"unknown session call {call.name!r}")
 
-    def _run_and_commit(self, request: str, steps: list[Step], events: list[dict],
-                        timings: dict[str, float]) -> tuple[Version, dict, bool]:
+    def _edit(self, request: str, steps: list[Step], events: list[dict],
+              timings: dict[str, float]) -> dict[str, Any]:
+        """Run and check the steps on the head's image; commit only if every check passed."""
         parent = self.head
         image = self.store.load_image(parent)
         state = ToolState(image=image, original=image, cancel=self._cancel, models=self.models,
                           events=lambda e: self._emit(events, **e))
-        calls: list[dict] = []
-        metrics: dict[str, Any] = {}
-        backends: dict[str, Any] = {}
-        geometry_changed = False
+        runner = self.runner
+        outcomes = []
         t_run = time.perf_counter()
-        checks: list[dict[str, Any]] = []
         for step in steps:
-            base, snapshot = len(calls), (state.image, state.mask, state.detections)
-            for call in step.calls:
-                geometry_changed |= self._run_call(call, state, calls, metrics, backends, events)
-                if self.ask_which_one and _ambiguous_ground(calls, metrics):
-                    raise _Ambiguous(step, state.detections, state.image.size)
-            # The result check: local edits were composited through their mask and
-            # thresholded call by call (_run_call); here the effect test and, for a
-            # removal, re-detection with retries (larger mask, new seed).
-            checks.append(self._check_step(step, base, snapshot, state, calls, metrics,
-                                           backends, events))
+            try:
+                outcomes.append(run_step(runner, state, step.calls, kind=step.kind,
+                                         target=step.target, config=self.check_config,
+                                         ask=self.ask_which_one,
+                                         emit=lambda **e: self._emit(events, **e)))
+            except NeedsClarification as nc:
+                nc.step = step
+                raise
         timings["run_s"] = round(time.perf_counter() - t_run, 4)
-        metrics["check"] = _check_summary(checks, self.check_config)
-        metrics["change"] = _change_figures(image, state.image)
-        metrics["request_seed"] = getattr(self, "_request_seed", self.settings.seed)
+        records = [r for o in outcomes for r in o.records]
+        metrics: dict[str, Any] = {
+            "calls": [r.to_dict() for r in records],
+            "check": replies.check_summary(outcomes, self.check_config),
+            "change": change_figures(image, state.image),
+            "request_seed": getattr(self, "_request_seed", self.settings.seed)}
+        if not all(o.passed for o in outcomes):
+            return {"version": None, "metrics": metrics, "outcomes": outcomes}
+        geometry_changed = any(r.geometry_changed for r in records)
         alpha = None
         if parent.alpha_hash:
             if state.image.size == image.size and not geometry_changed:
                 alpha = self.store.load_alpha(parent)
             else:
                 metrics["alpha_dropped"] = True
-        mask = state.mask if state.mask is not None and state.mask.shape == (state.image.height, state.image.width) else None
+        mask = state.mask if state.mask is not None and \
+            state.mask.shape == (state.image.height, state.image.width) else None
+        backends: dict[str, Any] = {}
+        for r in records:
+            if r.backend:
+                backends[r.name] = r.backend
+            if r.model_ids:
+                backends.setdefault("models", {}).update(r.model_ids)
+        calls = [r.call for r in records]
         seeds = [c["args"]["seed"] for c in calls if "seed" in c.get("args", {})]
         state.check_cancelled()  # last chance: a cancel before the commit commits nothing
         t_commit = time.perf_counter()
@@ -399,149 +414,12 @@ class Assistant:
         timings["commit_s"] = round(time.perf_counter() - t_commit, 4)
         self._refresh()
         self._emit(events, kind="commit", version=version.id, seq=version.seq)
-        return version, metrics, version.branched
-
-    # -- the result check (tools/check.py) ------------------------------------------------------
-    @property
-    def check_config(self):
-        """The thresholds of the result check (``tools.check.CheckConfig``); assign to change."""
-        cfg = getattr(self, "_check_config", None)
-        if cfg is None:
-            from imagent.tools.check import CheckConfig
-
-            cfg = self._check_config = CheckConfig()
-        return cfg
-
-    @check_config.setter
-    def check_config(self, value) -> None:
-        self._check_config = value
-
-    def _run_call(self, call: ToolCall | dict, state: ToolState, calls: list[dict],
-                  metrics: dict[str, Any], backends: dict[str, Any], events: list[dict]) -> bool:
-        """Run one call, apply it, finalize a local edit, record it. True if it changed
-        the geometry."""
-        from imagent.tools.check import finalize_local_edit, is_local_edit
-
-        call = call if isinstance(call, ToolCall) else ToolCall(**call)
-        t = time.perf_counter()
-        before = state.image
-        result = self.registry.run(call, state)
-        self._apply(state, result)
-        stored = result.extra.get("call", call.to_json_dict())
-        if is_local_edit(stored):  # same rule as run_calls: replay reproduces it
-            state.image, figures = finalize_local_edit(before, state.image, state.mask,
-                                                       self.check_config)
-            result.metrics["finalize"] = figures
-        calls.append(stored)
-        metrics[f"{len(calls)}.{call.name}"] = result.metrics
-        if result.backend:
-            backends[call.name] = result.backend
-        if result.model_ids:
-            backends.setdefault("models", {}).update(result.model_ids)
-        self._emit(events, kind="tool", name=call.name, message=result.message,
-                   seconds=round(time.perf_counter() - t, 4))
-        return call.name == "global_edit" and stored.get("args", {}).get("operation") in _GEOMETRY_OPS
-
-    def _check_step(self, step: Step, base: int, snapshot: tuple, state: ToolState,
-                    calls: list[dict], metrics: dict[str, Any], backends: dict[str, Any],
-                    events: list[dict]) -> dict[str, Any]:
-        """Check one step's result; retry a failed removal; keep the best attempt.
-
-        Every attempt's figures are returned (they go into the version's metrics); the
-        state and ``calls[base:]`` end as the kept attempt, so the stored calls (with its
-        seed and mask arguments) replay to exactly the committed image."""
-        from imagent.tools.check import run_checks
-
-        cfg = self.check_config
-        before = snapshot[0]
-        step_calls = calls[base:]
-        if not step_calls:
-            return {"kind": step.kind, "skipped": "no calls"}
-        phrase, method = None, None
-        for i, c in enumerate(step_calls):
-            if c["name"] == "ground":
-                phrase = c["args"].get("phrase")
-                method = metrics.get(f"{base + i + 1}.ground", {}).get("method")
-                break
-
-        def check():
-            return run_checks(before, state.image, state.mask, kind=step.kind, config=cfg,
-                              phrase=phrase, ground_method=method)
-
-        def figures(report, n):
-            return {"attempt": n, "passed": report.passed, "failures": report.failures,
-                    "calls": [dict(c["args"]) for c in calls[base:]
-                              if c["name"] in ("build_mask", "remove")],
-                    **{k: v for k, v in report.metrics.items() if k not in ("kind", "passed")}}
-
-        report = check()
-        attempts = [figures(report, 0)]
-        kept = 0
-        if not report.passed and step.kind == "remove" and cfg.max_retries > 0:
-            best = (self._attempt_rank(report), 0, list(calls[base:]),
-                    (state.image, state.mask, state.detections),
-                    {k: metrics[k] for k in list(metrics) if _call_index(k) > base})
-            first = [dict(c, args=dict(c["args"])) for c in calls[base:]]
-            for n in range(1, cfg.max_retries + 1):
-                self._emit(events, kind="retry", step=step.kind, attempt=n,
-                           reason="; ".join(report.failures))
-                for k in [k for k in metrics if _call_index(k) > base]:
-                    del metrics[k]
-                del calls[base:]
-                state.image, state.mask, state.detections = snapshot
-                for c in _retry_calls(first, n, cfg):
-                    self._run_call(c, state, calls, metrics, backends, events)
-                report = check()
-                attempts.append(figures(report, n))
-                rank = self._attempt_rank(report)
-                if rank > best[0]:
-                    best = (rank, n, list(calls[base:]), (state.image, state.mask, state.detections),
-                            {k: metrics[k] for k in list(metrics) if _call_index(k) > base})
-                if report.passed:
-                    break
-            kept = best[1]
-            if kept != attempts[-1]["attempt"]:  # an earlier attempt was better: restore it
-                for k in [k for k in metrics if _call_index(k) > base]:
-                    del metrics[k]
-                del calls[base:]
-                calls.extend(best[2])
-                metrics.update(best[4])
-                state.image, state.mask, state.detections = best[3]
-        final = next(a for a in attempts if a["attempt"] == kept)
-        return {"kind": step.kind, "target": step.target, "passed": final["passed"],
-                "failures": final["failures"], "kept_attempt": kept, "attempts": attempts}
-
-    @staticmethod
-    def _attempt_rank(report) -> tuple:
-        v = report.metrics.get("verification") or {}
-        eff = report.metrics.get("effect") or {}
-        return (report.passed, -float(v.get("best_score") or 0.0),
-                float(eff.get("changed_fraction_in_mask") or 0.0))
-
-    @staticmethod
-    def _apply(state: ToolState, result: ToolResult) -> None:
-        if result.image is not None:
-            if result.image.size != state.image.size and result.mask is None:
-                state.mask = None  # an old mask no longer fits the new geometry
-            state.image = result.image
-        if result.mask is not None:
-            state.mask = result.mask
-        if result.detections is not None:
-            state.detections = result.detections
+        return {"version": version, "metrics": metrics, "outcomes": outcomes}
 
     # -- replay and export -------------------------------------------------------------------------
     def run_calls(self, image: Image.Image, tool_calls: list[dict]) -> Image.Image:
         """Re-run stored ToolCalls on an image (what replay does for each version)."""
-        from imagent.tools.check import finalize_local_edit, is_local_edit
-
-        state = ToolState(image=image, original=image, models=self.models)
-        for call in tool_calls:
-            before = state.image
-            self._apply(state, self.registry.run(ToolCall(**call), state))
-            if is_local_edit(call):  # the same rule as _run_call
-                state.image, _ = finalize_local_edit(before, state.image, state.mask,
-                                                     self.check_config)
-        return state.image
+        return self.runner.replay(image, tool_calls, models=self.models)
 
     def replay(self, *, verify: bool = False):
         return self.store.replay(self.session, lambda image, version: self.run_calls(image, version.tool_calls),
@@ -559,25 +437,23 @@ class Assistant:
     def export(self, path: str | Path, *, script: bool = False) -> Path:
         """Export the session as a bundle (zip) or, with ``script=True``, as a YAML request script."""
         if script:
+            from imagent.fsio import atomic_write_text
+
             # The same path rules as a bundle: nothing inside the store home, a real folder.
             target = self.store.resolve_export_path(path)
-            return _atomic_write_text(target, self.store.export_script(self.session))
+            atomic_write_text(target, self.store.export_script(self.session))
+            return target
         return self.store.export_bundle(self.session, path)
 
-    # -- conversation and inspection (used by the TUI, scripts and notebooks) -----------------------
+    # -- conversation ---------------------------------------------------------------------------------
     @property
     def pending_question(self) -> Turn | None:
         """The last turn of ``chat`` when it was a question the user has not answered yet."""
         return getattr(self, "_pending_question", None)
 
     def chat(self, text: str, *, seed: int | None = None) -> Turn:
-        """``ask``, conversation-aware: when the planner's last turn asked a question, ``text`` answers it.
-
-        The answer may be a choice's number ("2"), its text, or a unique word of it
-        ("left"); it is resolved by ``resolve_choice`` and composed with the
-        request that was asked about (``compose_answer``). The planner also sees
-        the question it asked as ``context.last_plan`` while it plans the answer.
-        """
+        """``ask``, conversation-aware: when the last turn asked a question, ``text`` answers it
+        (planners/clarify.py reads the answer and composes it with the request asked about)."""
         question = self.pending_question
         self._pending_question = None
         if question is not None:
@@ -590,8 +466,8 @@ class Assistant:
     def answer(self, text: str, *, question: Turn, seed: int | None = None) -> Turn:
         """Answer ``question`` (a Turn whose plan asked back) with ``text``; see ``chat``."""
         plan = question.plan
-        choice = self.resolve_choice(plan.choices if plan else [], text)
-        request = self.compose_answer(question, text, choice)
+        choice = clarify.resolve_choice(plan.choices if plan else [], text)
+        request = clarify.compose_answer(question.request, plan, text, choice)
         previous = self._last_plan
         self._last_plan = plan  # the planner sees its own question as context.last_plan
         try:
@@ -603,65 +479,15 @@ class Assistant:
             self._pending_question = turn
         return turn
 
-    _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": -1,
-                 "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
-
     @staticmethod
     def resolve_choice(choices: list[str], answer: str) -> str | None:
-        """The choice an answer picks: its number ("2", "#2", "the second"), its text, or a word
-        that only one choice contains ("left"). None when the answer picks no single choice."""
-        import re
-
-        if not choices:
-            return None
-        text = " ".join(answer.strip().lower().rstrip(".!?").split())
-        text = re.sub(r"^(?:the|option|choice|number|no\.?|#)\s*", "", text).strip()
-        text = re.sub(r"\s+(?:one|option)$", "", text).strip()
-        n = None
-        if re.fullmatch(r"#?\d+", text):
-            n = int(text.lstrip("#"))
-        elif text in Assistant._ORDINALS:
-            n = Assistant._ORDINALS[text]
-        if n is not None:
-            if n == -1:
-                return choices[-1]
-            return choices[n - 1] if 1 <= n <= len(choices) else None
-        lowered = [c.lower() for c in choices]
-        if text in lowered:
-            return choices[lowered.index(text)]
-        hits = [c for c, low in zip(choices, lowered) if text and (text in low or low in text)]
-        if len(hits) == 1:
-            return hits[0]
-        # A fragment ("left", "bottom-right"): every word of the answer is in exactly one choice.
-        words = set(re.findall(r"[a-z0-9-]+", text)) - {"the", "a", "an", "on", "in", "at", "of", "to", "one"}
-        if not words:
-            return None
-        top = [c for c, low in zip(choices, lowered) if words <= set(re.findall(r"[a-z0-9-]+", low))]
-        return top[0] if len(top) == 1 else None
+        """The choice an answer picks (``planners.clarify.resolve_choice``)."""
+        return clarify.resolve_choice(choices, answer)
 
     @staticmethod
     def compose_answer(question: Turn, answer: str, choice: str | None) -> str:
-        """The request to plan after a clarifying question.
-
-        A chosen choice replaces the target phrase of the step the question was about
-        (the plan of a question may carry that step: "remove the man" + "the man on
-        the left" → "remove the man on the left"); a choice with no such step is taken as
-        the request itself (or, when it shows one example in double quotes, the example).
-        A free answer is planned as it is, with the question in context.
-        """
-        import re
-
-        if choice is None:
-            return answer.strip()
-        request = question.request
-        plan = question.plan
-        for step in (plan.steps if plan else []):
-            target = step.target
-            if target and target.lower() in request.lower():
-                i = request.lower().index(target.lower())
-                return request[:i] + choice + request[i + len(target):]
-        quoted = re.findall(r'"([^"]+)"', choice)
-        return quoted[0] if len(quoted) == 1 else choice
+        """The request to plan after a question (``planners.clarify.compose_answer``)."""
+        return clarify.compose_answer(question.request, question.plan, answer, choice)
 
     def version(self, ref: str | int | Version = "head") -> Version:
         """A version of this session by number, id, id prefix, ``"head"`` or ``"root"``."""
@@ -721,45 +547,6 @@ class Assistant:
                 "version": head.seq, "version_id": head.id, "size": [head.width, head.height]}
 
 
-def _call_index(key: str) -> int:
-    """1-based call number of a per-call metrics key such as "3.remove" (0 for other keys)."""
-    head = key.split(".", 1)[0]
-    return int(head) if head.isdigit() else 0
-
-
-def _retry_calls(first: list[dict], attempt: int, cfg) -> list[dict]:
-    """A removal's calls for retry ``attempt``: the mask grown (more px, a larger fraction of
-    the object, its attached shadow included) and a new seed for the fill."""
-    out = []
-    for c in first:
-        args = dict(c["args"])
-        if c["name"] == "build_mask":
-            args["dilate"] = min(2048, int(args.get("dilate", 0)) + cfg.retry_dilate_px * attempt)
-            args["dilate_frac"] = round(min(2.0, float(args.get("dilate_frac", 0.0)) +
-                                            cfg.retry_dilate_frac * attempt), 4)
-            args["shadow"] = True
-        elif c["name"] == "remove":
-            args["seed"] = (int(args.get("seed", 0)) + attempt) % (2**32)
-        out.append({"name": c["name"], "args": args})
-    return out
-
-
-def _check_summary(checks: list[dict[str, Any]], cfg) -> dict[str, Any]:
-    """The version's ``check`` metrics: every step's attempts, the config, and reply notes
-    for anything that failed (never a silent success)."""
-    notes = []
-    for c in checks:
-        if c.get("passed") is False:
-            tries = len(c.get("attempts", []))
-            what = f"{c['kind']} {c['target']}" if c.get("target") else c["kind"]
-            note = f"the result check of \"{what}\" failed: {'; '.join(c['failures'])}"
-            if tries > 1:
-                note += (f" (after {tries} attempts with larger masks and new seeds; kept the "
-                         f"best, attempt {c['kept_attempt'] + 1})")
-            notes.append(note)
-    return {"passed": all(c.get("passed") is not False for c in checks), "steps": checks,
-            "notes": notes, "config": cfg.to_dict()}
-
 
 def model_manager(settings: Settings):
     """The process-wide model manager for these settings, or None on the ``offline`` profile."""
@@ -774,86 +561,10 @@ def model_manager(settings: Settings):
         "offload": settings.offload, "download": settings.download})
 
 
-def model_calls(step: Step, request: str, context: PlanContext) -> list[ToolCall]:
-    """The tool calls that carry out a step the embedded default cannot, on the models profile.
-
-    Emu Edit routing: style, weather and whole-image changes, and background changes, go to
-    the instruction model; object insertion and replacement to the inpainting model (PowerPaint
-    task prompts when the checkpoint has them); local attribute changes of a grounded object to
-    the instruction model inside the object's mask, or to inpainting for colours and patterns.
-    """
-    seed = context.seed
-    prompt = (step.prompt or "").strip()
-    target = step.target
-    ground = [ToolCall(name="ground", args={"phrase": target, **({"select": step.select} if step.select else {}),
-                                            **({"index": step.index} if step.index else {})})] if target else []
-    if step.kind in ("global", "background") or (step.needs_model == "instruct" and not target):
-        instruction = request if step.kind == "background" or not prompt else prompt
-        return [ToolCall(name="global_edit", args={"operation": "instruct", "prompt": instruction, "seed": seed})]
-    if step.needs_model == "instruct":  # a local change the instruction model makes inside the mask
-        return ground + [
-            ToolCall(name="build_mask", args={"source": "detections", "index": 0, "dilate": 8, "feather": 6}),
-            ToolCall(name="global_edit", args={"operation": "instruct", "region": "mask",
-                                               "prompt": prompt or request, "seed": seed})]
-    if step.kind == "add" and not target:
-        w, h = context.image_size or (512, 512)  # no anchor: a central region for the new object
-        box = [int(w * 0.3), int(h * 0.3), int(w * 0.7), int(h * 0.7)]
-        return [ToolCall(name="build_mask", args={"source": "box", "box": box, "shape": "ellipse"}),
-                ToolCall(name="insert", args={"kind": "generate", "prompt": prompt or request, "seed": seed})]
-    what = prompt or request
-    if step.kind == "local" and target:
-        what = f"{target} {prompt}".strip() if prompt else request
-    dilate = 0.15 if step.kind == "add" else 0.08
-    return ground + [
-        ToolCall(name="build_mask", args={"source": "detections", "index": 0, "dilate_frac": dilate,
-                                          "feather": 4}),
-        ToolCall(name="insert", args={"kind": "generate", "prompt": what, "seed": seed})]
 
 
-class _Ambiguous(Exception):
-    """Raised inside a request when grounding cannot tell which candidate is meant."""
-
-    def __init__(self, step: Step, detections: list, size: tuple[int, int]) -> None:
-        super().__init__("ambiguous grounding")
-        self.step, self.detections, self.size = step, list(detections), size
-
-
-def _ambiguous_ground(calls: list[dict], metrics: dict[str, Any]) -> bool:
-    """Whether the call just run was a ground call that found several equally likely candidates."""
-    if not calls or calls[-1].get("name") != "ground":
-        return False
-    return bool(metrics.get(f"{len(calls)}.ground", {}).get("ambiguous"))
-
-
-_ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth"]
-
-
-def _which_one(amb: _Ambiguous) -> tuple[str, list[str]]:
-    """The question and its choices, as phrases ground understands ("the second cat from the left")."""
-    target = (amb.step.target or "it").strip()
-    noun = target[4:] if target.lower().startswith("the ") else target
-    dets = amb.detections[:6]
-    xs = [(d.box[0] + d.box[2]) / 2 for d in dets]
-    ys = [(d.box[1] + d.box[3]) / 2 for d in dets]
-    horizontal = (max(xs) - min(xs)) >= (max(ys) - min(ys))
-    order = sorted(range(len(dets)), key=lambda i: xs[i] if horizontal else ys[i])
-    first, last, axis = ("left", "right", "from the left") if horizontal else ("top", "bottom", "from the top")
-    choices, lines = [], []
-    for rank, i in enumerate(order):
-        if rank == 0:
-            phrase = f"the {noun} on the {first}" if horizontal else f"the {noun} at the {first}"
-        elif rank == len(order) - 1:
-            phrase = f"the {noun} on the {last}" if horizontal else f"the {noun} at the {last}"
-        else:
-            phrase = f"the {_ORDINAL_WORDS[rank]} {noun} {axis}"
-        choices.append(phrase)
-        lines.append(f"{rank + 1}. {phrase} (box {list(dets[i].box)}, score {dets[i].score:.2f})")
-    question = (f"I found {len(amb.detections)} candidates for \"{target}\". Which one do you mean?\n"
-                + "\n".join(lines))
-    return question, choices
-
-
-def _change_figures(before: Image.Image, after: Image.Image) -> dict[str, Any]:
+def change_figures(before: Image.Image, after: Image.Image) -> dict[str, Any]:
+    """How much of the image a request changed (stored as the version's ``change``)."""
     if before.size != after.size:
         return {"size_before": list(before.size), "size_after": list(after.size)}
     a = np.asarray(before, dtype=np.int16)
@@ -864,21 +575,4 @@ def _change_figures(before: Image.Image, after: Image.Image) -> dict[str, Any]:
             "mean_abs": round(float(diff.mean()), 4)}
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-__all__ = ["Assistant", "Turn", "make_planner"]
+__all__ = ["Assistant", "STATUSES", "Turn", "make_planner", "model_manager"]

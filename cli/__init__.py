@@ -162,11 +162,6 @@ def _version_line(v) -> str:
 OK_STATUSES = ("done", "moved", "looked")
 
 
-def turn_status(turn) -> str:
-    """The outcome of a turn; turns from before ``Turn.status`` are done unless they asked."""
-    return getattr(turn, "status", None) or ("asked" if getattr(turn, "question", None) else "done")
-
-
 def status_exit_code(status: str) -> int:
     """The exit code of a turn outcome: 0 for the OK ones, 5 for a failed check, 6 for a question."""
     from imagent.errors import EXIT_CHECK_FAILED, EXIT_QUESTION
@@ -208,7 +203,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     with assistant:
         for request in args.requests:
             turn = assistant.ask(request)
-            status = turn_status(turn)
+            status = turn.status
             turns.append(turn)
             statuses.append(status)
             if not args.json:
@@ -222,7 +217,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         out = str(assistant.save(out_target)) if out_target and code == 0 else None
         if args.json:
             _print_json({"session": {"id": assistant.session.id, "name": assistant.session.name},
-                         "turns": [{**t.to_dict(), "status": st} for t, st in zip(turns, statuses)],
+                         "turns": [{**t.to_dict(), "status": st} for t, st in zip(turns, statuses, strict=True)],
                          "status": final, "exit_code": code, "skipped": args.requests[len(turns):],
                          "output": out, "head": assistant.head.to_dict()})
         else:

@@ -147,15 +147,11 @@ def cmd_tool(args: argparse.Namespace) -> int:
     else:
         steps[-1] = ToolCall(name="ground", args={"phrase": args.ground, **tool_args})
     results = []
-    for c in steps:
-        result = reg.run(c, state)
-        results.append((c, result))
-        if result.image is not None:
-            state.image = result.image
-        if result.mask is not None:
-            state.mask = result.mask
-        if result.detections is not None:
-            state.detections = result.detections
+    from imagent.tools.runner import Runner
+
+    # the one runner: the same apply-and-finalise rule as the assistant and replay
+    for record in Runner(reg).run(steps, state):
+        results.append((ToolCall(**record.call), record.result))
     c, result = results[-1]
 
     out_image = state.image
@@ -199,7 +195,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
                 for i, d in enumerate(r.detections):
                     print(f"  [{i}] {d.label!r} box {list(d.box)} score {d.score:.2f} "
                           f"{' '.join(d.position)}")
-        for key, path in written.items():
+        for path in written.values():
             print(f"wrote {path}")
     return 0
 

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from imagent.cli import turn_status
 from imagent.errors import EXIT_CHECK_FAILED, EXIT_QUESTION, ImagentError, InputError
 
 CONTROL_WORDS = ("undo", "redo")
@@ -328,7 +327,7 @@ def _run_step(a, step: ScriptStep) -> StepResult:
             finally:
                 a.settings, a.planner = previous
             res.reply = turn.reply
-            status = turn_status(turn)
+            status = turn.status
             if status == "asked":
                 res.ok = False
                 res.error = {"error": "Question", "message": f"the planner asked: {turn.question or turn.reply}",

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from imagent.tools.referent import Referent
 from imagent.tools.types import ToolCall
 
 EditKind = Literal["remove", "add", "replace", "local", "background", "global", "outpaint",
@@ -30,6 +31,9 @@ class Step(BaseModel):
     # is kept apart (``select`` / ``index``, ground's own arguments), and ``target_full`` is
     # the whole description ("the man on the left in a blue shirt").
     target_full: str | None = None
+    # The target parsed once (tools/referent.py): noun, colour, place, select, ordinal, box.
+    # The ground call carries it; the check re-grounds it without the instance words.
+    referent: Referent | None = None
     select: str | None = None  # ground's select: left/right/top/bottom/largest/smallest/center
     index: int = 0
     # What: the new content ("a red hat"), the insertion place ("on the table", "top-right"),

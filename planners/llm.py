@@ -301,11 +301,10 @@ class _Simulation:
             self.target = call.args.get("phrase")
             self.select = call.args.get("select") if call.args.get("select") != "auto" else None
         if self.state is not None and name in ("ground", "build_mask"):
-            result = self.registry.run(call, self.state)
-            if result.detections is not None:
-                self.state.detections = result.detections
-            if result.mask is not None:
-                self.state.mask = result.mask
+            from imagent.tools.runner import Runner
+
+            # a dry run through the one runner: grounding and masks only, no pixels change
+            result = Runner(self.registry).run_call(call, self.state).result
             summary = result.summary()
             if "detections" in summary:
                 summary["detections"] = summary["detections"][:5]

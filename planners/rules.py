@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from imagent.planners.base import Plan, PlanContext, Step
+from imagent.tools import referent as R
 from imagent.tools.types import ToolCall
 
 
@@ -337,22 +338,12 @@ _SELECT_ADJ = re.compile(
     r"\b(leftmost|left-most|rightmost|right-most|left-side|right-side|left-hand|right-hand|left|right|top|upper|topmost|"
     r"bottom|lower|bottommost|middle|center|centre|central|largest|biggest|bigger|larger|tallest|"
     r"taller|smallest|smaller|tiniest|shortest|frontmost|nearest|closest|farthest|furthest)\s+(?=\w)")
-_SELECT_NORM = {"leftmost": "left", "left-most": "left", "left-hand": "left", "rightmost": "right",
-                "right-most": "right", "right-hand": "right", "upper": "top",
-                "left-side": "left", "right-side": "right", "topmost": "top",
-                "lower": "bottom", "bottommost": "bottom", "middle": "center", "centre": "center",
-                "central": "center", "largest": "largest", "biggest": "largest", "bigger": "largest",
-                "larger": "largest", "tallest": "largest", "taller": "largest",
-                "smallest": "smallest", "smaller": "smallest", "tiniest": "smallest",
-                "shortest": "smallest", "front": "bottom", "frontmost": "bottom",
-                "nearest": "largest", "closest": "largest", "foreground": "bottom",
-                "farthest": "smallest", "furthest": "smallest", "back": "top", "rear": "top"}
-_ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last)\s+(\w+(?:\s+(?!from\b|on\b|at\b)\w+)?)"
+_SELECT_NORM = R.SELECT_WORDS
+# "the third dog", "the 6th one", "the second dog from the left": the ordinal word (any number),
+# the noun after it, and an optional side it counts from (words: tools/referent.py)
+_ORDINAL = re.compile(rf"\b({R.ORDINAL_PATTERN})\s+(\w+(?:\s+(?!from\b|on\b|at\b)\w+)?)"
                       r"(?:\s+(?:from|on|at)\s+(?:the\s+)?(left|right|top|bottom))?")
-_ORD_N = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
-          "fifth": 4, "5th": 4}
-_OPPOSITE = {"left": "right", "right": "left", "top": "bottom", "bottom": "top",
-             "largest": "smallest", "smallest": "largest"}
+_OPPOSITE = R.OPPOSITE
 
 
 @dataclass
@@ -477,13 +468,12 @@ def _target(text: str, ctx: PlanContext | None = None) -> _Target:
     other = False
     rest = full
     m = _ORDINAL.search(rest)
-    if m and m.group(1) in _ORD_N or (m and m.group(1) == "last"):
-        index = _ORD_N.get(m.group(1), 0)
-        if m.group(1) == "last":
-            select = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}.get(
-                m.group(3) or "left", "right")
-        else:
-            select = m.group(3) or "left"
+    n = R.parse_ordinal(m.group(1)) if m else None
+    if n is not None:
+        select = m.group(3) or "left"
+        if n < 0:  # counted from the other end: "the last dog" = the first from the right
+            select, n = R.OPPOSITE[select], -n
+        index = n - 1
         rest = (rest[: m.start()] + m.group(2) + rest[m.end():]).strip()
     m = re.search(r"\b(?:the )?other\b(?: one)?", rest)
     if m and not re.search(r"\bothers\b", rest):
@@ -612,13 +602,16 @@ def _global_ops() -> frozenset[str]:
 
 
 # ----------------------------------------------------------------------------- step builders
+def _referent(t: _Target) -> R.Referent:
+    """The typed referent of a target: the ground phrase read once by tools/referent.py, with
+    the instance words the planner read around it (\"on the left\", \"the other one\")."""
+    return R.parse(t.phrase or t.full, select=t.select,
+                   ordinal=(t.index + 1) if t.index else None)
+
+
 def _ground_calls(t: _Target) -> list[ToolCall]:
-    args: dict = {"phrase": t.phrase or t.full}
-    if t.select:
-        args["select"] = t.select
-    if t.index:
-        args["index"] = t.index
-    return [ToolCall(name="ground", args=args)]
+    return [ToolCall(name="ground", args={"phrase": t.phrase or t.full,
+                                          "referent": _referent(t).to_args()})]
 
 
 def _apply_other(t: _Target, ctx: PlanContext) -> _Target:
@@ -637,8 +630,9 @@ def _apply_other(t: _Target, ctx: PlanContext) -> _Target:
 
 
 def _step_from_target(kind: str, t: _Target, **kw) -> Step:
+    ref = _referent(t) if (t.phrase or t.full) else None
     return Step(kind=kind, target=t.phrase or None, target_full=t.full or None, select=t.select,
-                index=t.index, **kw)
+                index=t.index, referent=ref, **kw)
 
 
 def _remove_step(t: _Target, ctx: PlanContext) -> Step:
@@ -719,8 +713,6 @@ def _colour_of(text: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- session words
-_NUMWORD = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "twice": 2, "thrice": 3,
-            "once": 1}
 _UNDO = re.compile(
     r"^(?:undo|revert|undo (?:that|it|this|the last (?:edit|change|step|one)|last(?: (?:edit|change|step))?|"
     r"my last (?:edit|change)|the (?:last|previous) (?:\w+ )?(?:edit|change|step)s?|the last (\w+) (?:edits|changes|steps)|"
@@ -749,11 +741,8 @@ _COMPARE = re.compile(r"^(?:compare|diff|show (?:me )?(?:the )?(?:difference|dif
 
 
 def _count(word: str | None) -> int:
-    if not word:
-        return 1
-    if word.isdigit():
-        return max(1, min(1000, int(word)))
-    return _NUMWORD.get(word, 1)
+    n = R.parse_number(word) if word else None
+    return 1 if n is None else max(1, min(1000, n))
 
 
 # ----------------------------------------------------------------------------- the planner
@@ -863,7 +852,8 @@ class RulesPlanner:
         m = _CHECKOUT.match(text)
         if m:
             ref = (m.group(1) or m.group(2)).lstrip("#")
-            ref = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "zero": "0"}.get(ref, ref)
+            n = R.parse_number(ref)
+            ref = str(n) if n is not None and not ref.isdigit() else ref
             if ref.isdigit() or re.fullmatch(r"[0-9a-f]{4,64}", ref) or ref in ("head", "root"):
                 return [Step(kind="checkout", calls=[ToolCall(name="checkout", args={"version": ref})],
                              description=f"go to version {ref}")]
@@ -923,12 +913,7 @@ class RulesPlanner:
         calls = []
         for c in step.calls:
             if c.name == "ground":
-                args = {"phrase": t.phrase or t.full}
-                if t.select:
-                    args["select"] = t.select
-                if t.index:
-                    args["index"] = t.index
-                calls.append(ToolCall(name="ground", args=args))
+                calls.extend(_ground_calls(t))
             elif c.name == "remove":
                 calls.append(ToolCall(name="remove", args={**c.args, "seed": ctx.seed}))
             else:
@@ -938,6 +923,7 @@ class RulesPlanner:
         kind = step.kind if step.kind != "global" else "local"
         return step.model_copy(update={"kind": kind, "target": t.phrase or None, "target_full": t.full or None,
                                        "select": t.select, "index": t.index, "calls": calls,
+                                       "referent": _referent(t) if (t.phrase or t.full) else None,
                                        "description": desc})
 
     # -- edits ------------------------------------------------------------------------
@@ -1529,7 +1515,9 @@ class RulesPlanner:
             # "enhance the photo", "fix it", "improve the image": an automatic correction
             if verb in ("enhance", "fix", "correct", "improve", "balance", "normalize", "normalise",
                         "auto-correct", "autocorrect", "auto-enhance", "autoenhance") and _is_whole(
-                            re.sub(r"\s+(?:a bit|slightly|please|overall|quality|colou?rs?)$", "", rest)):
+                            re.sub(r"\s+(?:a bit|slightly|please|overall|quality|colou?rs?)$", "", rest)) and \
+                    not (verb in ("fix", "correct") and rest.strip() in ("it", "this", "that", "")):
+                # ("fix this" says nothing about what is wrong: it gets a question back)
                 return _adjust_step(text, _Adjust(_p("x"), "autocontrast"))
             return None
         # "increase the brightness of the person in the center": only there
@@ -1563,7 +1551,6 @@ class RulesPlanner:
         subj = re.sub(r"^(?:i want|i'd like|let|have|as if|as though|what if|if|imagine)\s+", "", subj)
         subj = re.sub(r"\s+(?:to|now)$", "", subj)
         if rel in ("has", "have", "should have", "wears", "wear", "wearing", "holds", "holding"):
-            verb = "has"
             if _is_whole(subj):
                 return _model_step("add", "inpaint", f"add {y}", prompt=y)
             t = _apply_other(_target(subj), ctx)

@@ -1,55 +1,55 @@
-"""The result check: "apply with threshold check" (pure functions + ``run_checks``).
+"""The result check: a policy over the runner. It never changes pixels itself.
 
-- **Background preservation**: outside the mask the output equals the input; the
-  output is composited through the (feathered) mask, so pixels where the mask is 0
-  are bit-identical to the input.
-- **Sequential edit thresholding** (Emu Edit): the per-pixel change is low-pass
-  filtered (Gaussian) and pixels whose smoothed change is below a threshold revert to
-  the previous image, so small numerical drift does not accumulate over a session.
-  Local edits only — global and outpaint edits are meant to change the whole image
-  and are not thresholded (``LOCAL_KINDS``).
-- **Effect test**: the fraction of the mask that visibly changed must reach a
+For one plan step it runs the step's calls through the ``Runner`` (which applies and
+finalises each call: preservation and Emu Edit thresholding are part of the recorded rule,
+``tools/runner.py``), then judges the pixels that will be committed:
+
+- **Asking first**: after a ``ground`` call, a grounding that is ambiguous (several close
+  candidates, no instance named) or weak (``Grounding.confirm``: a classical detector, a
+  colour region that looks like skin or that a specific noun cannot be checked against, a
+  place standing in for an object it could not find) stops the step with
+  ``NeedsClarification``: nothing is edited, the assistant asks.
+- **Effect**: the fraction of the mask (or of the image) that visibly changed must reach a
   minimum, else the edit had "no visible effect".
-- **Verification after a removal**: the phrase is grounded again on the result; a
-  candidate of the same method (detector/colour) overlapping the removed region above
-  a score threshold means the object is still there and the check fails.
-
-``run_checks(before, after, mask, ...) -> CheckReport`` runs them with a
-``CheckConfig``. The part that changes pixels (preservation + thresholding) is
-``finalize_local_edit``, applied by the runner after every local-edit call
-(``is_local_edit``) — in the assistant and identically in replay — so the stored
-ToolCalls reproduce the result bit for bit.
+- **Verification of a removal**: for an object found by a detector or by colour, the same
+  referent without its instance words (``Referent.without_instance``: "the sixth red square"
+  → "red square") is grounded again on the result; a candidate in the removed region means
+  the object is still there. For every removal (places and boxes too), the filled region
+  must not stand out from its surroundings (``standout``): a fill whose colour statistics
+  sit far from the ring around it is a visible patch, not a removal.
+- **Retries**: a failed removal is run again through the runner with a larger mask (attached
+  shadow included) and a new seed, up to ``max_retries`` times; the best attempt is kept, and
+  it counts as passed only if it passed. The figures of every attempt are returned
+  (``StepOutcome``), and they describe exactly the pixels of the kept attempt.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from imagent.tools import masks as M
+from imagent.tools.runner import CallRecord, FinalizeConfig, Runner
+from imagent.tools.types import ToolCall, ToolState
 
-
-# Edit kinds (planners.base.EditKind) whose result is checked and thresholded as a local edit.
+# Edit kinds (planners.base.EditKind) whose result is judged inside its mask.
 LOCAL_KINDS = ("remove", "add", "replace", "local")
 
 
 @dataclass
-class CheckConfig:
-    """Every threshold of the check, with defaults. Levels are 0..255 per channel."""
+class CheckConfig(FinalizeConfig):
+    """Every threshold of the check, with defaults (the finalisation's too). Levels 0..255."""
 
-    preserve_background: bool = True
-    threshold_enabled: bool = True
-    threshold_sigma: float = 1.0  # Gaussian low-pass of the change map, px
-    threshold_levels: float = 2.0  # smoothed change below this reverts to the previous image
     effect_pixel_levels: float = 8.0  # a pixel "visibly changed" above this
     effect_min_fraction: float = 0.02  # of the mask's pixels (>= 0.5)
     verify_removal: bool = True
     verify_score: float = 0.5  # a re-detected candidate above this = still there
     verify_overlap: float = 0.3  # ...if this fraction of its box lies inside the mask
+    standout_max: float = 1.6  # a fill whose colour z-score against its ring exceeds this stands out
     max_retries: int = 2  # removal retries after a failed check
     retry_dilate_px: int = 6  # extra dilation per retry
     retry_dilate_frac: float = 0.05  # plus this fraction of the object size per retry
@@ -58,61 +58,71 @@ class CheckConfig:
         return asdict(self)
 
 
+class NeedsClarification(Exception):
+    """A step stopped before editing: the grounding was ambiguous or too weak to act on."""
+
+    def __init__(self, grounding: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.grounding = grounding
+        self.reason = reason
+
+
 @dataclass
-class CheckReport:
+class Attempt:
+    """One try at a step: its records, its figures, whether it passed."""
+
+    n: int
     passed: bool
-    failures: list[str] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    image: Image.Image | None = None  # the image after preservation + thresholding
+    failures: list[str]
+    records: list[CallRecord]
+    figures: dict[str, Any]
+    state: tuple = field(default=(), repr=False)  # (image, mask, detections) after it
 
-    def summary(self) -> str:
-        return "passed" if self.passed else "; ".join(self.failures)
-
-
-def _u8(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"), np.uint8)
-
-
-def preserve_background(before: Image.Image, after: Image.Image,
-                        mask: np.ndarray) -> tuple[Image.Image, dict[str, Any]]:
-    """``after`` composited over ``before`` through ``mask``: where mask = 0 the output is
-    ``before`` exactly. Figures: how many pixels outside the mask the tool had changed."""
-    a, b = _u8(before), _u8(after)
-    m = np.asarray(mask, np.float32)
-    outside = m <= 0
-    leaked = outside & (np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > 0)
-    comp = a.astype(np.float32) * (1.0 - m[..., None]) + b.astype(np.float32) * m[..., None]
-    out = np.where(m[..., None] >= 1.0, b, np.clip(np.round(comp), 0, 255).astype(np.uint8))
-    out = np.where(outside[..., None], a, out)
-    return Image.fromarray(out), {"outside_changed_px_before": int(leaked.sum()),
-                                  "outside_identical": True}
+    def to_dict(self) -> dict[str, Any]:
+        return {"attempt": self.n, "passed": self.passed, "failures": list(self.failures),
+                "calls": [r.args for r in self.records if r.name in ("build_mask", "remove")],
+                **self.figures}
 
 
-def threshold_change(before: Image.Image, after: Image.Image, *, sigma: float = 1.0,
-                     levels: float = 2.0, mask: np.ndarray | None = None
-                     ) -> tuple[Image.Image, dict[str, Any]]:
-    """Emu Edit's sequential edit thresholding: revert pixels whose low-passed change is
-    below ``levels``. With ``mask`` only pixels inside it (> 0) are considered (outside
-    is the preservation's job). Figures: the fraction reverted."""
-    a, b = _u8(before), _u8(after)
-    diff = np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=2)
-    smooth = cv2.GaussianBlur(diff, (0, 0), sigmaX=float(sigma)) if sigma > 0 else diff
-    revert = (smooth < float(levels)) & (diff > 0)
-    if mask is not None:
-        revert &= np.asarray(mask) > 0
-    out = np.where(revert[..., None], a, b)
-    changed = int((diff > 0).sum())
-    return Image.fromarray(out), {"reverted_px": int(revert.sum()),
-                                  "reverted_fraction_of_changed":
-                                      round(int(revert.sum()) / max(1, changed), 5)}
+@dataclass
+class StepOutcome:
+    """A checked step: the kept attempt's records and every attempt's figures."""
+
+    kind: str
+    target: str | None
+    attempts: list[Attempt]
+    kept: int = 0
+
+    @property
+    def final(self) -> Attempt:
+        return next(a for a in self.attempts if a.n == self.kept)
+
+    @property
+    def passed(self) -> bool:
+        return self.final.passed
+
+    @property
+    def failures(self) -> list[str]:
+        return self.final.failures
+
+    @property
+    def records(self) -> list[CallRecord]:
+        return self.final.records
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "target": self.target, "passed": self.passed,
+                "failures": self.failures, "kept_attempt": self.kept,
+                "attempts": [a.to_dict() for a in self.attempts]}
 
 
+# ----------------------------------------------------------------------------- figures
 def effect(before: Image.Image, after: Image.Image, mask: np.ndarray | None, *,
            pixel_levels: float = 8.0) -> dict[str, Any]:
     """Fraction of the mask (or of the image) whose pixels changed by more than
     ``pixel_levels`` in some channel, and the mean change there."""
-    a, b = _u8(before), _u8(after)
-    d = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
+    a = np.asarray(before.convert("RGB"), np.int16)
+    b = np.asarray(after.convert("RGB"), np.int16)
+    d = np.abs(a - b).max(axis=2)
     region = np.ones(d.shape, bool) if mask is None else np.asarray(mask) >= 0.5
     if not region.any():
         region = np.asarray(mask) > 0
@@ -121,26 +131,53 @@ def effect(before: Image.Image, after: Image.Image, mask: np.ndarray | None, *,
             "mean_abs_in_mask": round(float(d[region].mean()) if n else 0.0, 4)}
 
 
-def verify_removal(after: Image.Image, phrase: str, method: str, mask: np.ndarray, *,
-                   score: float = 0.5, overlap: float = 0.3) -> dict[str, Any]:
-    """Ground ``phrase`` again on ``after``; the removal failed if a candidate found the
-    same way (detector or colour) lies in the removed region with a score >= ``score``.
+def standout(image: Image.Image, mask: np.ndarray) -> dict[str, Any]:
+    """How far the masked region's colour sits from the ring around it: the largest per-channel
+    |mean(fill) - mean(ring)| / (std(ring) + 4) in Lab. A seamless fill scores well under 1;
+    a pasted roof in a clear sky, or an object left in place, scores several."""
+    m = np.asarray(mask) >= 0.5
+    area = int(m.sum())
+    if area == 0:
+        return {"standout": 0.0}
+    bb = M.mask_bbox(m.astype(np.float32), 0.5)
+    r = int(max(6, min(64, 0.2 * np.sqrt(area))))
+    H, W = m.shape
+    x0, y0, x1, y1 = max(0, bb[0] - r), max(0, bb[1] - r), min(W, bb[2] + r), min(H, bb[3] + r)
+    mc = m[y0:y1, x0:x1].astype(np.uint8)
+    ring = cv2.dilate(mc, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+    ring &= mc == 0
+    if int(ring.sum()) < 16:
+        return {"standout": 0.0, "ring_px": int(ring.sum())}
+    lab = cv2.cvtColor(np.ascontiguousarray(np.asarray(image.convert("RGB"))[y0:y1, x0:x1]),
+                       cv2.COLOR_RGB2LAB).astype(np.float32)
+    fill, around = lab[mc > 0], lab[ring]
+    z = np.abs(fill.mean(axis=0) - around.mean(axis=0)) / (around.std(axis=0) + 4.0)
+    return {"standout": round(float(z.max()), 3), "ring_px": int(ring.sum())}
 
-    Geometry-grounded phrases ("the top-left corner") always ground again, so they are
-    not verifiable this way: the result says ``verified: None``.
-    """
+
+def verify_removal(after: Image.Image, grounding: Any, mask: np.ndarray, *,
+                   score: float = 0.5, overlap: float = 0.3, models: Any = None) -> dict[str, Any]:
+    """Ground the removed referent again, without its instance words, on ``after``; the removal
+    failed if a candidate found the same way lies in the removed region with a score >=
+    ``score``. Places and boxes cannot be re-found this way (``verified: None``)."""
     from imagent.errors import GroundingError
-    from imagent.tools.ground import ground_full
+    from imagent.tools.ground import ground_full, ground_with_model
 
-    if method not in ("detector", "colour"):
+    method = getattr(grounding, "method", None)
+    if method not in ("detector", "colour", "grounding-dino"):
         return {"verified": None, "reason": f"grounded by {method}: not re-detectable"}
+    ref = grounding.referent.without_instance()
+    if ref.box is not None and ref.names_object:
+        ref = ref.model_copy(update={"box": None})
     m = np.asarray(mask) >= 0.5
     try:
-        g = ground_full(after, phrase)
+        if method == "grounding-dino":
+            g = ground_with_model(models, after, ref)
+        else:
+            g = ground_full(after, ref)
     except GroundingError:
-        return {"verified": True, "still_found": 0, "best_score": 0.0}
-    best = 0.0
-    hits = 0
+        return {"verified": True, "still_found": 0, "best_score": 0.0, "looked_for": ref.describe()}
+    best, hits = 0.0, 0
     for d in g.detections:
         if g.method != method:
             break
@@ -152,113 +189,139 @@ def verify_removal(after: Image.Image, phrase: str, method: str, mask: np.ndarra
         if inside >= overlap:
             best = max(best, float(d.score))
             hits += d.score >= score
-    return {"verified": hits == 0, "still_found": hits, "best_score": round(best, 4)}
+    return {"verified": hits == 0, "still_found": hits, "best_score": round(best, 4),
+            "looked_for": ref.describe()}
 
 
-def run_checks(before: Image.Image, after: Image.Image, mask: np.ndarray | None, *,
-               kind: str = "local", config: CheckConfig | None = None,
-               phrase: str | None = None, ground_method: str | None = None) -> CheckReport:
-    """Check one edit step. ``kind`` is the plan step's edit kind; local kinds get
-    preservation + thresholding + effect test (+ verification for "remove"); other kinds
-    (global, outpaint, extract...) only the effect test over the whole image."""
-    cfg = config or CheckConfig()
-    metrics: dict[str, Any] = {"kind": kind}
+def judge(before: Image.Image, after: Image.Image, mask: np.ndarray | None, *, kind: str,
+          config: CheckConfig, grounding: Any = None, models: Any = None
+          ) -> tuple[list[str], dict[str, Any]]:
+    """The failures and figures of a step's committed pixels (no pixel is changed)."""
+    cfg = config
+    figures: dict[str, Any] = {}
     failures: list[str] = []
     if before.size != after.size:
-        metrics["size_changed"] = True
-        return CheckReport(True, [], metrics, after)
+        figures["size_changed"] = True
+        return failures, figures
     local = kind in LOCAL_KINDS and mask is not None and np.asarray(mask).shape == \
         (after.height, after.width)
-    out = after
     if local:
         m = np.asarray(mask, np.float32)
-        out, f = finalize_local_edit(before, after, m, cfg)
-        metrics["preservation"] = {k: f[k] for k in ("outside_changed_px_before",
-                                                     "outside_identical") if k in f}
-        if "reverted_px" in f:
-            metrics["threshold"] = {k: f[k] for k in ("reverted_px",
-                                                      "reverted_fraction_of_changed")}
         bb = M.mask_bbox(m, 1e-6)
         if bb is None:
             eff = {"changed_fraction_in_mask": 0.0, "mean_abs_in_mask": 0.0}
         else:
             x0, y0, x1, y1 = bb
-            eff = effect(before.crop(bb), out.crop(bb), m[y0:y1, x0:x1],
+            eff = effect(before.crop(bb), after.crop(bb), m[y0:y1, x0:x1],
                          pixel_levels=cfg.effect_pixel_levels)
     else:
-        # global/outpaint edits change the whole image on purpose: no thresholding
-        eff = effect(before, out, None, pixel_levels=cfg.effect_pixel_levels)
-    metrics["effect"] = eff
+        # a whole-image adjustment may be subtle on purpose ("a bit warmer"): any real change
+        # of a few levels counts; "rotate by 360 degrees" changes nothing and fails
+        eff = effect(before, after, None, pixel_levels=min(cfg.effect_pixel_levels, 2.0))
+    figures["effect"] = eff
+    levels = cfg.effect_pixel_levels if local else min(cfg.effect_pixel_levels, 2.0)
     if eff["changed_fraction_in_mask"] < cfg.effect_min_fraction and kind != "extract":
         failures.append(f"no visible effect: only {eff['changed_fraction_in_mask']:.1%} of the "
                         f"{'region' if local else 'image'} changed by more than "
-                        f"{cfg.effect_pixel_levels:g} levels (minimum "
-                        f"{cfg.effect_min_fraction:.0%})")
-    if kind == "remove" and cfg.verify_removal and local and phrase:
-        v = verify_removal(out, phrase, ground_method or "", np.asarray(mask),
-                           score=cfg.verify_score, overlap=cfg.verify_overlap)
-        metrics["verification"] = v
-        if v.get("verified") is False:
-            failures.append(f"{phrase!r} is still found in the removed region (score "
-                            f"{v['best_score']:.2f} >= {cfg.verify_score:g})")
-    metrics["passed"] = not failures
-    return CheckReport(not failures, failures, metrics, out)
+                        f"{levels:g} levels (minimum {cfg.effect_min_fraction:.0%})")
+    if kind == "remove" and cfg.verify_removal and local:
+        if grounding is not None:
+            v = verify_removal(after, grounding, mask, score=cfg.verify_score,
+                               overlap=cfg.verify_overlap, models=models)
+            figures["verification"] = v
+            if v.get("verified") is False:
+                failures.append(f"{v.get('looked_for')!r} is still found in the removed region "
+                                f"(score {v['best_score']:.2f} >= {cfg.verify_score:g})")
+        s = standout(after, mask)
+        s["before"] = standout(before, mask)["standout"]
+        figures["standout"] = s
+        if s["standout"] > cfg.standout_max:
+            failures.append(f"the filled region stands out from its surroundings (colour score "
+                            f"{s['standout']:.2f} > {cfg.standout_max:g}; before the removal "
+                            f"{s['before']:.2f})")
+    return failures, figures
 
 
-# ----------------------------------------------------------------------------- the recorded rule
-# Which tool calls are local edits: after each of them the runner (the assistant, and
-# replay through ``Assistant.run_calls``) applies ``finalize_local_edit`` against the image
-# before that call, so the stored ToolCalls alone reproduce the result bit for bit.
-LOCAL_EDIT_TOOLS = ("remove", "insert", "recolor")
+# ----------------------------------------------------------------------------- the policy
+def _gate(ask: bool) -> Callable[[CallRecord, ToolState], None]:
+    def after(record: CallRecord, state: ToolState) -> None:
+        if not ask or record.name != "ground" or record.result is None:
+            return
+        g = record.result.extra.get("grounding")
+        if g is None:
+            return
+        if g.ambiguous:
+            raise NeedsClarification(g, f"{len(g.detections)} candidates are about equally likely")
+        if g.confirm:
+            raise NeedsClarification(g, g.confirm)
+    return after
 
 
-def is_local_edit(call: dict[str, Any]) -> bool:
-    """True for a call whose result is composited through its mask and thresholded:
-    remove, insert, recolor, and global_edit limited to the mask (region='mask').
-    Whole-image global edits and outpaint are meant to change everything: not thresholded."""
-    name = call.get("name")
-    args = call.get("args") or {}
-    return name in LOCAL_EDIT_TOOLS or (name == "global_edit" and args.get("region") == "mask")
+def retry_calls(first: list[dict], attempt: int, cfg: CheckConfig) -> list[dict]:
+    """A removal's calls for retry ``attempt``: the mask grown (more px, a larger fraction of
+    the object, its attached shadow included) and a new seed for the fill. The ground call
+    keeps the referent it resolved, so the same instance is grown."""
+    out = []
+    for c in first:
+        args = dict(c["args"])
+        if c["name"] == "build_mask":
+            args["dilate"] = min(2048, int(args.get("dilate", 0)) + cfg.retry_dilate_px * attempt)
+            args["dilate_frac"] = round(min(2.0, float(args.get("dilate_frac", 0.0)) +
+                                            cfg.retry_dilate_frac * attempt), 4)
+            args["shadow"] = True
+        elif c["name"] == "remove":
+            args["seed"] = (int(args.get("seed", 0)) + attempt) % (2**32)
+        out.append({"name": c["name"], "args": args})
+    return out
 
 
-def finalize_local_edit(before: Image.Image, after: Image.Image, mask: np.ndarray | None,
-                        config: CheckConfig | None = None
-                        ) -> tuple[Image.Image, dict[str, Any]]:
-    """Background preservation then Emu Edit thresholding of one local edit.
+def _rank(a: Attempt) -> tuple:
+    v = a.figures.get("verification") or {}
+    s = a.figures.get("standout") or {}
+    eff = a.figures.get("effect") or {}
+    return (a.passed, -float(v.get("best_score") or 0.0), -float(s.get("standout") or 0.0),
+            float(eff.get("changed_fraction_in_mask") or 0.0))
 
-    Deterministic (pure numpy/OpenCV on the pixels), so replay reproduces it. Returns
-    ``after`` unchanged (and ``{"applied": False}``) when there is no usable mask or the
-    size changed."""
+
+def run_step(runner: Runner, state: ToolState, calls: list[ToolCall | dict], *, kind: str,
+             target: str | None = None, config: CheckConfig | None = None, ask: bool = True,
+             emit: Callable[..., None] | None = None) -> StepOutcome:
+    """Run one step's calls, judge the result, retry a failed removal, keep the best attempt.
+
+    Raises ``NeedsClarification`` (nothing edited) when a ground call's result is ambiguous or
+    weak and ``ask`` is true. On return ``state`` holds the kept attempt's pixels, and the
+    outcome's records are exactly the calls that reproduce them."""
     cfg = config or CheckConfig()
-    if mask is None or before.size != after.size or \
-            np.asarray(mask).shape != (after.height, after.width):
-        return after, {"applied": False}
-    m = np.asarray(mask, np.float32)
-    figures: dict[str, Any] = {"applied": True}
-    bb = M.mask_bbox(m, 1e-6)
-    if bb is None:  # an empty mask keeps nothing of the edit
-        return before.copy(), {"applied": True, "empty_mask": True}
-    # cost follows the region: everything outside the mask's box is `before` exactly (a
-    # tool's changes there are dropped; "outside_changed_px_before" counts only the box)
-    pad = int(np.ceil(3 * cfg.threshold_sigma)) + 1
-    W, H = after.size
-    x0, y0, x1, y1 = max(0, bb[0] - pad), max(0, bb[1] - pad), min(W, bb[2] + pad), min(H, bb[3] + pad)
-    b_crop = before.crop((x0, y0, x1, y1))
-    out_c = after.crop((x0, y0, x1, y1))
-    mc = m[y0:y1, x0:x1]
-    if cfg.preserve_background:
-        out_c, f = preserve_background(b_crop, out_c, mc)
-        figures.update(f)
-    if cfg.threshold_enabled:
-        out_c, f = threshold_change(b_crop, out_c, sigma=cfg.threshold_sigma,
-                                    levels=cfg.threshold_levels, mask=mc)
-        figures.update(f)
-    base = before if cfg.preserve_background else after
-    out = np.array(base.convert("RGB"), np.uint8)
-    out[y0:y1, x0:x1] = np.asarray(out_c.convert("RGB"), np.uint8)
-    return Image.fromarray(out), figures
+    snapshot = (state.image, state.mask, state.detections)
+    before = snapshot[0]
+
+    def attempt(n: int, step_calls: list) -> Attempt:
+        state.image, state.mask, state.detections = snapshot
+        records = runner.run(step_calls, state, after=_gate(ask and n == 0))
+        grounding = next((r.result.extra.get("grounding") for r in records
+                          if r.name == "ground" and r.result is not None), None)
+        failures, figures = judge(before, state.image, state.mask, kind=kind, config=cfg,
+                                  grounding=grounding, models=state.models)
+        return Attempt(n, not failures, failures, records, figures,
+                       (state.image, state.mask, state.detections))
+
+    first = attempt(0, list(calls))
+    attempts = [first]
+    best = first
+    if not first.passed and kind == "remove" and cfg.max_retries > 0:
+        stored = [r.call for r in first.records]
+        for n in range(1, cfg.max_retries + 1):
+            if emit is not None:
+                emit(kind="retry", step=kind, attempt=n, reason="; ".join(attempts[-1].failures))
+            a = attempt(n, retry_calls(stored, n, cfg))
+            attempts.append(a)
+            if _rank(a) > _rank(best):
+                best = a
+            if a.passed:
+                break
+    state.image, state.mask, state.detections = best.state
+    return StepOutcome(kind=kind, target=target, attempts=attempts, kept=best.n)
 
 
-__all__ = ["CheckConfig", "CheckReport", "LOCAL_EDIT_TOOLS", "LOCAL_KINDS", "effect",
-           "finalize_local_edit", "is_local_edit", "preserve_background", "run_checks",
-           "threshold_change", "verify_removal"]
+__all__ = ["Attempt", "CheckConfig", "LOCAL_KINDS", "NeedsClarification", "StepOutcome",
+           "effect", "judge", "retry_calls", "run_step", "standout", "verify_removal"]

@@ -110,7 +110,7 @@ class ColourRegion:
     score: float
 
 
-def colour_regions(image: Image.Image, spec: ColourSpec, *, min_area_frac: float = 0.002,
+def colour_regions(image: Image.Image, spec: ColourSpec, *, min_area_frac: float = 0.0008,
                    max_regions: int = 12) -> list[ColourRegion]:
     """Connected regions of the colour, largest/most salient first.
 

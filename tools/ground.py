@@ -1,78 +1,60 @@
-"""ground: turn a phrase into regions (Detections) of the current image.
+"""ground: turn a referent (``tools/referent.py``) into regions (Detections) of the image.
 
-Embedded backend, geometry only (no model weights). It understands:
+The words were read once, by ``referent.parse``; here the typed fields are resolved against
+the pixels. Embedded backend (no model weights):
 
-- explicit boxes: ``box 10,20,110,220`` or a bare ``10,20,110,220`` = corners
-  x0,y0,x1,y1 (x1/y1 exclusive); ``rect 10,20,100,200`` (also ``xywh``) = x,y,width,height.
-  A box partly outside the image is clipped; one entirely outside or empty is an error.
-- halves: "the left/right/top/bottom half" (also upper/lower).
-- thirds: "the left/right/top/bottom third", "the middle/center third" (the middle
-  vertical band).
-- corners: "the top-left/top-right/bottom-left/bottom-right corner" (also "upper
-  left", "top left", "left top"): a box of 1/3 of the width x 1/3 of the height in
-  that corner. "the corner"/"a corner" alone gives all four as candidates.
-- sides: "on the left/right", "at the top/bottom", "the left side", "top edge"...: the
-  outer third on that side. "the sides" gives left and right as candidates.
-- "the center"/"the middle"/"centre": the central box of 1/2 width x 1/2 height.
-- "the sky": the rows above a detected horizon (see ``sky_region``).
-- "the whole image"/"everything"/"the entire picture"/"all of it".
+- ``box``: the given corners, clipped to the image (entirely outside is an error);
+- ``place``: a region of the frame — corners (1/3 x 1/3), halves, thirds, sides (outer
+  thirds), the center (1/2 x 1/2), the sky (rows above a detected horizon, ``sky_region``),
+  the whole image; "a corner" / "the sides" give every such region as candidates;
+- ``colour``: colour segmentation in Lab (``tools/colors.py``), connected components ranked
+  by size and saliency, each with its own mask; with a box, the colour inside the box;
+- ``noun``: the classical OpenCV detectors (``tools/detectors.py``) for faces, eyes,
+  people, cats and licence plates.
 
-Objects, offline (no weights):
+Instance choice (``select``/``ordinal``) orders the candidates (``referent.pick``). A side
+place with an object ("the person on the left") picks the instance; another place filters
+the candidates to those inside it.
 
-- colour phrases: "the red car", "the blue thing" -> colour segmentation in Lab
-  (``tools/colors.py``), connected components ranked by size and saliency, each
-  candidate with its own mask;
-- the classical OpenCV detectors (``tools/detectors.py``): "the face", "the eyes",
-  "the person"/"man"/"woman"/"people", "the cat", "the licence plate".
+Every result says how sure it is (``Grounding.confidence``, calibrated per method), how many
+plausible candidates there were, and whether the assistant should ask instead of editing
+(``Grounding.confirm``: why a person must confirm; ``ambiguous``: several close candidates
+and no instance named). The classical detectors and colour regions that look like skin or
+that a specific noun cannot be checked against are weak evidence: they never edit on their
+own. A referent nothing offline can find is a ``GroundingError`` naming what would find it.
 
-Instance selection, from ``select``/``index`` or from the phrase itself: "the second
-face from the left", "the left-most person", "the largest red thing", "the face nearest
-the centre", "the third cat" (reading order), "the person on the left" (a side picks
-the instance), "the face in the top-left corner" (a region filters the instances).
-Every call returns all candidates (box, score, label, position words), the selected
-one first, and says in its metrics how many there were and whether the choice was
-ambiguous, so the assistant can ask "which one?".
-
-Object words beside a place that no detector covers ("the flag in the top-left
-corner") are kept as the label while the place defines the region. A phrase it cannot
-ground ("the dog") is a ``GroundingError`` naming the phrase and the grounding model
-that would handle it — never a silent whole-image region.
-
-With a model manager (``state.models``) holding an available ``grounding`` model,
-``backend="auto"`` keeps the embedded result for an explicit box and for pure places ("the
-top-left corner", "the left half", "the sky", "the whole image": no object words), and sends
-every other phrase to GroundingDINO (``backends.grounding_dino``): the phrase's instance words
-("the second dog from the left") give select/index as above, the rest goes to the model, all
-candidates come back with the selected one first. The stored call names the backend that ran
-(``resolved_args``: "embedded" or "grounding-dino").
+With a model manager holding an available ``grounding`` model, ``backend="auto"`` sends
+referents that name an object to GroundingDINO (``backends.grounding_dino``), with the same
+instance choice; boxes and pure places stay embedded. The stored call names the backend that
+ran and the referent that was grounded (``resolved_args``).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imagent.errors import GroundingError, ToolArgumentError
 from imagent.tools import detectors
-from imagent.tools.colors import colour_regions, colour_spec, find_colour_word
+from imagent.tools import referent as R
+from imagent.tools.colors import colour_regions, colour_spec
 from imagent.tools.masks import check_box
+from imagent.tools.referent import Referent
 from imagent.tools.types import Detection, ToolResult, ToolState
 
 NAME = "ground"
 DESCRIPTION = (
-    "Find the region of the image a phrase refers to and return every candidate as detections "
-    "(the selected one first). Offline it understands places ('the top-left corner', 'the left "
-    "half', 'the right third', 'the center', 'the sky', 'the whole image'), boxes 'box "
-    "x0,y0,x1,y1' (corners) or 'rect x,y,w,h', colours ('the red car', 'the blue thing'), and "
-    "faces, eyes, people, cats and licence plates (classical detectors). Instance words work in "
-    "the phrase: 'the second face from the left', 'the largest red thing', 'the person on the "
-    "right'. Follow with build_mask.")
+    "Find the region of the image a target refers to and return every candidate as detections "
+    "(the selected one first). Give 'phrase' (e.g. 'the second red car from the left', 'the "
+    "flag in the top-left corner', 'the sky', 'box x0,y0,x1,y1', 'rect x,y,w,h') or a parsed "
+    "'referent'. Offline it finds places, boxes, colours, and faces, eyes, people, cats and "
+    "licence plates (classical detectors, weak: the assistant asks before using them). Follow "
+    "with build_mask.")
 
 Select = Literal["auto", "left", "right", "top", "bottom", "largest", "smallest", "center",
                  "nearest_center", "score"]
@@ -81,22 +63,22 @@ Select = Literal["auto", "left", "right", "top", "bottom", "largest", "smallest"
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phrase: str = Field(..., min_length=1, max_length=500,
-                        description="What to find, e.g. 'the flag in the top-left corner', "
-                                    "'the sky', 'the red car', 'the second face from the left', "
-                                    "'box 10,20,110,220' (x0,y0,x1,y1) or 'rect 10,20,100,200' "
-                                    "(x,y,w,h).")
-    select: Select = Field("auto", description="Which candidate to put first when several "
-                                               "match: 'left'/'right'/'top'/'bottom' = the "
-                                               "left-most/right-most/top-most/bottom-most, "
-                                               "'largest'/'smallest' by box area, 'center' or "
-                                               "'nearest_center' = nearest the image centre, "
+    phrase: str | None = Field(None, min_length=1, max_length=500,
+                               description="What to find, e.g. 'the flag in the top-left corner', "
+                                           "'the sky', 'the red car', 'the second face from the "
+                                           "left', 'box 10,20,110,220' (x0,y0,x1,y1) or 'rect "
+                                           "10,20,100,200' (x,y,w,h).")
+    referent: Referent | None = Field(None, description="The target already parsed (noun, "
+                                                        "colour, place, select, ordinal, box, "
+                                                        "points); wins over 'phrase'.")
+    select: Select = Field("auto", description="Override the ordering: 'left'/'right'/'top'/"
+                                               "'bottom' = from that side, 'largest'/'smallest' "
+                                               "by box area, 'center' = nearest the image centre, "
                                                "'score' = most confident; 'auto' = what the "
-                                               "phrase says ('the second from the left'), else "
-                                               "best score then reading order.")
-    index: int = Field(0, ge=0, le=100, description="Take the n-th candidate after sorting "
-                                                    "by 'select' (0 = first, 1 = second...); "
-                                                    "0 lets the phrase's ordinal decide.")
+                                               "target says.")
+    index: int = Field(0, ge=0, le=100, description="Override the instance: the n-th candidate "
+                                                    "after ordering (0 = first); 0 lets the "
+                                                    "target's ordinal decide.")
     backend: Literal["auto", "embedded", "grounding-dino"] = Field(
         "auto", description="'embedded' = the offline grounding (places, boxes, colours, "
                             "classical detectors); 'grounding-dino' = the GroundingDINO model; "
@@ -107,57 +89,23 @@ class Args(BaseModel):
     text_threshold: float = Field(0.25, ge=0.0, le=1.0, description="grounding-dino: minimum "
                                                                     "phrase-token confidence.")
 
+    @model_validator(mode="after")
+    def _one_target(self) -> "Args":
+        if self.phrase is None and self.referent is None:
+            raise ValueError("give 'phrase' or 'referent'")
+        return self
 
-# ----------------------------------------------------------------------------- parsing
-_NUM = r"(-?\d+(?:\.\d+)?)"
-_SEP = r"\s*[,;\s]\s*"
-_FOUR = _NUM + _SEP + _NUM + _SEP + _NUM + _SEP + _NUM
-_RE_RECT = re.compile(r"\b(?:rect|xywh)\b\s*[:=]?\s*[\[(]?\s*" + _FOUR)
-_RE_BOX = re.compile(r"\b(?:box|bbox|xyxy)\b\s*[:=]?\s*[\[(]?\s*" + _FOUR)
-_RE_BARE = re.compile(r"(?<![\w.])" + _NUM + r"\s*,\s*" + _NUM + r"\s*,\s*" + _NUM + r"\s*,\s*"
-                      + _NUM + r"(?![\w.])")
-
-_V = r"(top|upper|bottom|lower)"
-_H = r"(left|right)"
-_RE_CORNER = re.compile(rf"\b{_V}[\s-]*{_H}\b(?:[\s-]*(?:hand\s+)?corner)?|\b{_H}[\s-]*{_V}\b"
-                        rf"(?:[\s-]*corner)?")
-_RE_ANY_CORNER = re.compile(r"\b(?:a|any|the|one)\s+corners?\b|\bcorners\b")
-_RE_HALF = re.compile(r"\b(left|right|top|upper|bottom|lower)\s+half\b")
-_RE_THIRD = re.compile(r"\b(left|right|top|upper|bottom|lower|middle|center|centre|central)"
-                       r"\s+third\b")
-_RE_SIDES = re.compile(r"\b(?:both\s+)?sides\b")
-# "left of the car" / "on top of the table" relate to an object, not to the image
-_NOT_RELATIONAL = r"(?!\s+of\b(?!\s+(?:the\s+|this\s+)?(?:image|picture|photo|frame)\b))"
-_RE_SIDE = re.compile(r"\b(left|right|top|upper|bottom|lower)\b" + _NOT_RELATIONAL +
-                      r"(?:[\s-]*(?:hand\s+)?(?:side|edge|part|border|strip|area|region)\b"
-                      + _NOT_RELATIONAL + r")?")
-_RE_CENTER = re.compile(r"\b(?:center|centre|middle)\b")
-_RE_SKY = re.compile(r"\bsky\b|\bskies\b")
-_RE_WHOLE = re.compile(r"\b(?:whole|entire|full)\s+(?:image|picture|photo|frame|thing)\b|"
-                       r"\beverything\b|\ball\s+of\s+it\b")
-
-_STOP = set("""
-a an the in on at of to from near by with and or its it this that these those is are be
-image picture photo frame corner corners half third side sides edge part border strip area
-region hand top upper bottom lower left right middle center centre central whole entire full
-everything all box rect xywh bbox xyxy sky skies one any both please most from nearest closest
-largest biggest smallest tiniest big small large tiny first second fourth fifth last thing
-things object objects
-""".split())
-
-_VERT = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom"}
-
-
-def _norm_v(word: str) -> str:
-    return _VERT.get(word, word)
-
-
-def _label_from(phrase: str, consumed: list[tuple[int, int]], fallback: str) -> str:
-    text = phrase
-    for s, e in sorted(consumed, reverse=True):
-        text = text[:s] + " " + text[e:]
-    words = [w for w in re.findall(r"[a-z][a-z'-]*", text) if w not in _STOP]
-    return " ".join(words) if words else fallback
+    def target(self) -> Referent:
+        """The referent to ground: the given one, else the phrase parsed; ``select``/``index``
+        overrides applied."""
+        ref = self.referent if self.referent is not None else R.parse(self.phrase or "")
+        if self.select not in ("auto",):
+            ref = ref.model_copy(update={"select": {"nearest_center": "center", "score": None}.get(
+                self.select, self.select)})
+        if self.index:
+            ref = ref.model_copy(update={"ordinal": self.index + 1,
+                                         "select": ref.select or ("left" if self.select == "auto" else None)})
+        return ref
 
 
 def position_words(box: tuple[int, int, int, int], size: tuple[int, int]) -> list[str]:
@@ -187,103 +135,35 @@ def _frac_box(size: tuple[int, int], fx0: float, fy0: float, fx1: float,
     return min(x0, w - 1), min(y0, h - 1), min(x1, w), min(y1, h)
 
 
-_CORNER_FRAC = {("top", "left"): (0, 0, 1 / 3, 1 / 3), ("top", "right"): (2 / 3, 0, 1, 1 / 3),
-                ("bottom", "left"): (0, 2 / 3, 1 / 3, 1), ("bottom", "right"): (2 / 3, 2 / 3, 1, 1)}
-_HALF_FRAC = {"left": (0, 0, 0.5, 1), "right": (0.5, 0, 1, 1), "top": (0, 0, 1, 0.5),
-              "bottom": (0, 0.5, 1, 1)}
-_THIRD_FRAC = {"left": (0, 0, 1 / 3, 1), "right": (2 / 3, 0, 1, 1), "top": (0, 0, 1, 1 / 3),
-               "bottom": (0, 2 / 3, 1, 1), "middle": (1 / 3, 0, 2 / 3, 1)}
-_CENTER_FRAC = (0.25, 0.25, 0.75, 0.75)
+_FRACTIONS = {
+    "corner:top-left": (0, 0, 1 / 3, 1 / 3), "corner:top-right": (2 / 3, 0, 1, 1 / 3),
+    "corner:bottom-left": (0, 2 / 3, 1 / 3, 1), "corner:bottom-right": (2 / 3, 2 / 3, 1, 1),
+    "half:left": (0, 0, 0.5, 1), "half:right": (0.5, 0, 1, 1), "half:top": (0, 0, 1, 0.5),
+    "half:bottom": (0, 0.5, 1, 1),
+    "third:left": (0, 0, 1 / 3, 1), "third:right": (2 / 3, 0, 1, 1), "third:top": (0, 0, 1, 1 / 3),
+    "third:bottom": (0, 2 / 3, 1, 1), "third:middle": (1 / 3, 0, 2 / 3, 1),
+    "side:left": (0, 0, 1 / 3, 1), "side:right": (2 / 3, 0, 1, 1), "side:top": (0, 0, 1, 1 / 3),
+    "side:bottom": (0, 2 / 3, 1, 1), "center": (0.25, 0.25, 0.75, 0.75), "whole": (0, 0, 1, 1),
+}
+_NOTES = {"corner": "(1/3 x 1/3 of the image)", "side": "(outer third)", "center": "(1/2 x 1/2 of the image)"}
 
 
-def _explicit_box(image: Image.Image, text: str, phrase: str
-                  ) -> tuple[list[Detection], str] | None:
-    """An explicit box or rect in the phrase, or None."""
+def _ground_place(image: Image.Image, place: str, label: str) -> tuple[list[Detection], str]:
+    """Candidates and a note for a place of the frame."""
     size = image.size
-    w, h = size
-    for regex, kind in ((_RE_RECT, "rect"), (_RE_BOX, "box"), (_RE_BARE, "box")):
-        m = regex.search(text)
-        if not m:
-            continue
-        a, b, c, d = (float(v) for v in m.groups())
-        raw = [a, b, a + c, b + d] if kind == "rect" else [a, b, c, d]
-        shown = f"{kind} {','.join(f'{v:g}' for v in (a, b, c, d))}"
-        if c <= (0 if kind == "rect" else a) or d <= (0 if kind == "rect" else b):
-            raise ToolArgumentError(
-                f"the {shown!r} in {phrase!r} is empty" +
-                (" (width and height must be > 0)" if kind == "rect" else " (needs x1 > x0 and y1 > y0)"),
-                hint="'box x0,y0,x1,y1' gives two corners; 'rect x,y,w,h' gives corner and size")
-        try:
-            box = check_box(raw, size)
-        except ToolArgumentError:
-            raise GroundingError(f"the {shown!r} in {phrase!r} lies outside the {w}x{h} image",
-                                 hint=f"coordinates run from 0,0 to {w},{h}") from None
-        clipped = list(box) != [int(round(v)) for v in raw]
-        label = _label_from(text, [m.span()], "box")
-        note = f"explicit {kind}" + (" (clipped to the image)" if clipped else "")
-        return [_det(box, size, label, 1.0)], note
-
-    return None
-
-
-def _ground_place(image: Image.Image, text: str) -> tuple[list[Detection], str, str] | None:
-    """A place named in the phrase: (candidates, note, tag) or None. The tag is e.g.
-    'corner', 'half', 'third', 'sky', 'corners', 'sides', 'side:left', 'center', 'whole'."""
-    size = image.size
-    w, h = size
-    # 2. places, most specific first
-    m = _RE_CORNER.search(text)
-    if m:
-        g = [x for x in m.groups() if x]
-        v = _norm_v(g[0] if g[0] in _VERT else g[1])
-        hz = g[1] if g[1] in ("left", "right") else g[0]
-        box = _frac_box(size, *_CORNER_FRAC[(v, hz)])
-        return [_det(box, size, _label_from(text, [m.span()], f"{v}-{hz} corner"), 0.9)], \
-            f"the {v}-{hz} corner (1/3 x 1/3 of the image)", "corner"
-    m = _RE_HALF.search(text)
-    if m:
-        side = _norm_v(m.group(1))
-        box = _frac_box(size, *_HALF_FRAC[side])
-        return [_det(box, size, _label_from(text, [m.span()], f"{side} half"), 0.9)], \
-            f"the {side} half", "half"
-    m = _RE_THIRD.search(text)
-    if m:
-        side = _norm_v(m.group(1))
-        side = "middle" if side in ("center", "centre", "central") else side
-        box = _frac_box(size, *_THIRD_FRAC[side])
-        return [_det(box, size, _label_from(text, [m.span()], f"{side} third"), 0.9)], \
-            f"the {side} third", "third"
-    m = _RE_SKY.search(text)
-    if m:
+    if place == "sky":
         box, smask, score, how = sky_region(image)
-        return [_det(box, size, _label_from(text, [m.span()], "sky"),
-                     score, smask)], how, "sky"
-    m = _RE_ANY_CORNER.search(text)
-    if m:
-        label = _label_from(text, [m.span()], "corner")
-        dets = [_det(_frac_box(size, *fr), size, label, 0.5) for fr in _CORNER_FRAC.values()]
-        return dets, "one of the four corners (ambiguous: all four are candidates)", "corners"
-    m = _RE_SIDES.search(text)
-    if m:
-        label = _label_from(text, [m.span()], "side")
-        dets = [_det(_frac_box(size, *_THIRD_FRAC[s]), size, label, 0.5) for s in ("left", "right")]
-        return dets, "the left and right sides (outer thirds)", "sides"
-    m = _RE_SIDE.search(text)
-    if m:
-        side = _norm_v(m.group(1))
-        box = _frac_box(size, *_THIRD_FRAC[side])
-        return [_det(box, size, _label_from(text, [m.span()], f"{side} side"), 0.7)], \
-            f"the {side} side (outer third)", f"side:{side}"
-    m = _RE_CENTER.search(text)
-    if m:
-        box = _frac_box(size, *_CENTER_FRAC)
-        return [_det(box, size, _label_from(text, [m.span()], "center"), 0.7)], \
-            "the center (1/2 x 1/2 of the image)", "center"
-    m = _RE_WHOLE.search(text)
-    if m:
-        return [_det((0, 0, w, h), size, _label_from(text, [m.span()], "whole image"), 1.0)], \
-            "the whole image", "whole"
-    return None
+        return [_det(box, size, label, score, smask)], how
+    if place == "corners":
+        keys = [k for k in _FRACTIONS if k.startswith("corner:")]
+        return ([_det(_frac_box(size, *_FRACTIONS[k]), size, label, 0.5) for k in keys],
+                "one of the four corners (ambiguous: all four are candidates)")
+    if place == "sides":
+        return ([_det(_frac_box(size, *_FRACTIONS[k]), size, label, 0.5)
+                 for k in ("side:left", "side:right")], "the left and right sides (outer thirds)")
+    score = 1.0 if place == "whole" else 0.9 if place.split(":")[0] in ("corner", "half", "third") else 0.7
+    note = R.place_phrase(place) + (" " + _NOTES[place.split(":")[0]] if place.split(":")[0] in _NOTES else "")
+    return [_det(_frac_box(size, *_FRACTIONS[place]), size, label, score)], note
 
 
 def sky_region(image: Image.Image) -> tuple[tuple[int, int, int, int], np.ndarray | None, float, str]:
@@ -333,137 +213,106 @@ def sky_region(image: Image.Image) -> tuple[tuple[int, int, int, int], np.ndarra
     return box, mask, 0.6, f"the sky: sky-coloured rows above the horizon at y={horizon}"
 
 
-# ----------------------------------------------------------------------------- selection
-_ORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
-        "4th": 4, "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "last": -1}
-_ORD_RE = "|".join(_ORD)
-_RE_NTH_FROM = re.compile(rf"\b({_ORD_RE})\b(?:\s+[a-z]+){{0,3}}?\s+from\s+(?:the\s+)?"
-                          r"(left|right|top|bottom)\b")
-_RE_NTH = re.compile(rf"\bthe\s+({_ORD_RE})\b(?!\s+(?:from|half|corner)\b)")
-_RE_MOST = re.compile(r"\b(left|right|top|bottom|upper|lower)[\s-]?most\b")
-_RE_SIZE = re.compile(r"\b(largest|biggest|smallest|tiniest|big|large|small|tiny)(?:gest)?\b")
-_RE_CENTRAL = re.compile(r"\b(?:(?:nearest|closest)\s+(?:to\s+)?the\s+(?:centre|center|middle)|"
-                         r"most\s+central|central)\b")
-_SIZE_SEL = {"largest": "largest", "biggest": "largest", "big": "largest", "large": "largest",
-             "smallest": "smallest", "tiniest": "smallest", "small": "smallest",
-             "tiny": "smallest"}
-
-
-def parse_selection(text: str) -> tuple[str | None, int | None, list[tuple[int, int]]]:
-    """Instance selection named in a phrase: (select or None, index or None, spans).
-
-    "the second face from the left" -> ("left", 1); "the right-most person" -> ("right",
-    0); "the largest red thing" -> ("largest", 0); "the face nearest the centre" ->
-    ("nearest_center", 0); "the third cat" -> ("left", 2) (reading order); "the last
-    face from the left" -> ("right", 0).
-    """
-    m = _RE_NTH_FROM.search(text)
-    if m:
-        n, side = _ORD[m.group(1)], m.group(2)
-        if n == -1:
-            side = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}[side]
-            n = 1
-        # keep the noun between ordinal and "from" in the label
-        from_at = m.start() + m.group(0).rfind("from")
-        return side, n - 1, [m.span(1), (from_at, m.end())]
-    spans: list[tuple[int, int]] = []
-    select = index = None
-    m = _RE_MOST.search(text)
-    if m:
-        select = _norm_v(m.group(1))
-        spans.append(m.span())
-    m = _RE_SIZE.search(text)
-    if m and select is None:
-        select = _SIZE_SEL[m.group(1)]
-        spans.append(m.span())
-    m = _RE_CENTRAL.search(text)
-    if m and select is None:
-        select = "nearest_center"
-        spans.append(m.span())
-    m = _RE_NTH.search(text)
-    if m:
-        n = _ORD[m.group(1)]
-        if n == -1:
-            select, index = select or "right", 0
-        else:
-            select, index = select or "left", n - 1
-        spans.append(m.span(1))
-    if select is not None and index is None:
-        index = 0
-    return select, index, spans
-
-
-def _sort(dets: list[Detection], select: str, size: tuple[int, int]) -> list[Detection]:
-    def cx(d: Detection) -> float:
-        return (d.box[0] + d.box[2]) / 2.0
-
-    def cy(d: Detection) -> float:
-        return (d.box[1] + d.box[3]) / 2.0
-
-    def area(d: Detection) -> int:
-        return (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
-
-    w, h = size
-    centre = lambda d: ((cx(d) - w / 2) ** 2 + (cy(d) - h / 2) ** 2, -d.score)  # noqa: E731
-    keys = {
-        "auto": lambda d: (-d.score, cy(d), cx(d)),
-        "score": lambda d: (-d.score, cy(d), cx(d)),
-        "left": lambda d: (cx(d), cy(d)),
-        "right": lambda d: (-cx(d), cy(d)),
-        "top": lambda d: (cy(d), cx(d)),
-        "bottom": lambda d: (-cy(d), cx(d)),
-        "largest": lambda d: (-area(d), -d.score),
-        "smallest": lambda d: (area(d), -d.score),
-        "center": centre,
-        "nearest_center": centre,
-    }
-    return sorted(dets, key=keys[select])  # stable: ties keep reading order
 
 
 # ----------------------------------------------------------------------------- grounding
 @dataclass
 class Grounding:
-    """The outcome of grounding a phrase: candidates with the selected one first."""
+    """The outcome of grounding a referent: candidates with the selected one first, and how
+    far to trust it."""
 
     detections: list[Detection]
     note: str
-    method: str  # "box", "geometry", "colour", "detector", "geometry-fallback"
-    select: str
-    index: int
-    ambiguous: bool
-    phrase_selection: bool = False  # the phrase itself named the instance
+    method: str  # "box", "geometry", "colour", "detector", "geometry-fallback", "grounding-dino"
+    referent: Referent
+    ambiguous: bool = False  # several close candidates and the referent named no instance
+    confidence: float = 1.0  # of the selected candidate, calibrated per method (module doc)
+    plausible: int = 1  # candidates scoring within 80 % of the best
+    confirm: str | None = None  # why a person must confirm the region before an edit uses it
+    chosen: int = 0  # the selected candidate's place in the ordering
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def select(self) -> str:
+        return self.referent.select or "auto"
+
+    @property
+    def index(self) -> int:
+        return self.chosen
+
+    @property
+    def phrase_selection(self) -> bool:
+        return self.referent.has_instance
 
 
-def _object_candidates(image: Image.Image, text: str, words: list[str]
+# Calibrated confidence of each method's evidence (what fraction of its picks were the object
+# the words named, on the project's scene suite): a box or a named place is what was said; the
+# classical detectors and colour regions are often something else.
+CONFIDENCE = {"box": 1.0, "geometry": 0.9, "colour": 0.8, "colour-specific": 0.55,
+              "detector": 0.45, "geometry-fallback": 0.3}
+SKIN_FRACTION = 0.35  # a colour region with more skin-toned pixels than this may be a person
+
+
+def skin_fraction(image: Image.Image, det: Detection) -> float:
+    """Fraction of a candidate's pixels (its mask, else its box) in the YCrCb skin range."""
+    x0, y0, x1, y1 = det.box
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    crop = np.asarray(image.convert("RGB").crop((x0, y0, x1, y1)), np.uint8)
+    ycc = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycc[..., 1], ycc[..., 2]
+    skin = (cr >= 138) & (cr <= 175) & (cb >= 85) & (cb <= 130) & (ycc[..., 0] >= 60)
+    region = np.ones(skin.shape, bool) if det.mask is None else \
+        np.asarray(det.mask)[y0:y1, x0:x1] >= 0.5
+    n = int(region.sum())
+    return float((skin & region).sum()) / n if n else 0.0
+
+
+def _colour_candidates(image: Image.Image, ref: Referent, within: tuple[int, int, int, int] | None
+                       ) -> list[Detection]:
+    size = image.size
+    spec = colour_spec(ref.colour or "")
+    limit = max(12, (abs(ref.ordinal) + 2) if ref.ordinal else 0)
+    label = ref.detector_text()
+    if within is None:
+        return [_det(r.box, size, label, r.score, r.mask)
+                for r in colour_regions(image, spec, max_regions=limit)]
+    x0, y0, x1, y1 = within
+    out = []
+    for r in colour_regions(image.crop(within), spec, max_regions=limit, min_area_frac=0.01):
+        m = np.zeros((size[1], size[0]), np.float32)
+        m[y0:y1, x0:x1] = r.mask
+        bx = (r.box[0] + x0, r.box[1] + y0, r.box[2] + x0, r.box[3] + y0)
+        out.append(_det(bx, size, label, r.score, m))
+    return out
+
+
+def _object_candidates(image: Image.Image, ref: Referent
                        ) -> tuple[list[Detection], str, str, str] | None:
     """Candidates from the classical detectors or colour segmentation, or None when the
-    phrase names neither. Returns (candidates, note, method, what-was-looked-for)."""
+    referent names neither. Returns (candidates, note, method, what-was-looked-for)."""
     size = image.size
-    kind = detectors.kind_for_words(words)
-    colour = find_colour_word(text)
+    kind = detectors.kind_for_words(ref.noun.split()) if ref.noun else None
     if kind is not None:
         k, word = kind
         if not detectors.available():
             raise GroundingError(
-                f"cannot find {text!r}: this OpenCV build has no classical detectors",
-                hint="install opencv-contrib-python-headless (imagent's dependency), or use the "
-                     "grounding model (GroundingDINO, `--profile models`)")
+                f"cannot find {ref.text or ref.describe()!r}: this OpenCV build has no classical "
+                "detectors", hint="install opencv-contrib-python-headless (imagent's dependency), "
+                                  "or use the grounding model (GroundingDINO, `--profile models`)")
         raw = detectors.detect(image, k)
-        label = detectors.CASCADES[k][1]
+        label = ref.detector_text()
         dets = [_det(r.box, size, label, r.score) for r in raw]
         srcs = sorted({r.source for r in raw})
-        note = (f"{len(dets)} {label}(s) found by the classical detectors"
+        note = (f"{len(dets)} {detectors.CASCADES[k][1]}(s) found by the classical detectors"
                 + (f" ({', '.join(srcs)})" if srcs else ""))
-        if colour is not None and dets:
-            note += f"; the colour {colour[0]!r} is not used to filter detector results"
+        if ref.colour is not None and dets:
+            note += f"; the colour {ref.colour!r} is not used to filter detector results"
         return dets, note, "detector", f"a {word}"
-    if colour is not None:
-        name, _span = colour
-        spec = colour_spec(name)
-        regions = colour_regions(image, spec)
-        dets = [_det(r.box, size, name, r.score, r.mask) for r in regions]
-        return dets, (f"{len(dets)} {name} region(s) by colour segmentation (Lab hue/chroma, "
-                      f"ranked by size and saliency)"), "colour", f"anything {name}"
+    if ref.colour is not None:
+        dets = _colour_candidates(image, ref, None)
+        return dets, (f"{len(dets)} {ref.colour} region(s) by colour segmentation (Lab hue/chroma, "
+                      f"ranked by size and saliency)"), "colour", f"anything {ref.colour}"
     return None
 
 
@@ -473,89 +322,124 @@ def _in_place(d: Detection, place: Detection) -> bool:
     return x0 <= cx < x1 and y0 <= cy < y1
 
 
-def ground_full(image: Image.Image, phrase: str, *, select: str = "auto",
+def _plausible(dets: list[Detection], share: float = 0.8) -> int:
+    """Candidates scoring within ``share`` of the best."""
+    if not dets:
+        return 0
+    best = max(d.score for d in dets)
+    return sum(1 for d in dets if d.score >= share * best)
+
+
+def ground_full(image: Image.Image, target: Referent | str, *, select: str = "auto",
                 index: int = 0) -> Grounding:
-    """Ground ``phrase``: every candidate, the selected one first, and how.
-
-    An explicit ``select`` (not "auto") or ``index`` (not 0) overrides the selection
-    words of the phrase ("the second face from the left").
-    """
+    """Ground a referent (or a phrase, parsed once here): every candidate, the selected one
+    first, how, and how sure. ``select``/``index`` override the referent's instance choice."""
+    ref = target if isinstance(target, Referent) else R.parse(target)
+    if select != "auto" or index:
+        ref = Args(referent=ref, select=select, index=index).target()
     size = image.size
-    text = " ".join(phrase.lower().split())
-    if not text:
-        raise ToolArgumentError("the phrase is empty", hint="say what to select, e.g. 'the sky'")
-    found = _explicit_box(image, text, phrase)
-    if found is not None:
-        return _finish(found[0], found[1], "box", select, index, size, phrase, False)
+    w, h = size
+    shown = ref.text or ref.describe()
+    if ref.box is not None:
+        try:
+            box = check_box(list(ref.box), size)
+        except ToolArgumentError:
+            raise GroundingError(f"the box {list(ref.box)} in {shown[:80]!r} lies outside the "
+                                 f"{w}x{h} image", hint=f"coordinates run from 0,0 to {w},{h}") from None
+        clipped = tuple(box) != tuple(ref.box)
+        note = "explicit box" + (" (clipped to the image)" if clipped else "")
+        if ref.colour is not None:
+            dets = _colour_candidates(image, ref, box)
+            if dets:
+                # the box is the instance: the largest region of the colour inside it
+                dets, i = R.pick(dets, ref.model_copy(update={"select": "largest", "ordinal": None}), size)
+                return Grounding(dets, f"{len(dets)} {ref.colour} region(s) inside the {note}",
+                                 "colour", ref, confidence=CONFIDENCE["box"], chosen=i)
+            note += f"; no {ref.colour} region inside it, so the whole box"
+        return Grounding([_det(box, size, ref.label, 1.0)], note, "box", ref)
+    if ref.points:
+        x, y = ref.points[0]
+        if not (0 <= x < w and 0 <= y < h):
+            raise GroundingError(f"the point {x},{y} lies outside the {w}x{h} image",
+                                 hint=f"coordinates run from 0,0 to {w - 1},{h - 1}")
+        if ref.colour is not None:
+            hits = [d for d in _colour_candidates(image, ref, None)
+                    if d.mask is not None and d.mask[y, x] >= 0.5]
+            if hits:
+                return Grounding(hits[:1], f"the {ref.colour} region under the point {x},{y}",
+                                 "colour", ref, confidence=CONFIDENCE["box"])
+        raise GroundingError(
+            f"cannot tell which region the point {x},{y} is on offline",
+            hint="give a box around the object ('box x0,y0,x1,y1'), or a colour with the point "
+                 "('the red region at point x,y'); the segmentation model (SAM, `--profile "
+                 "models`) turns a point into an object mask")
 
-    p_select, p_index, sel_spans = parse_selection(text)
-    rest = text
-    for s, e in sorted(sel_spans, reverse=True):
-        rest = rest[:s] + " " + rest[e:]
-    rest = " ".join(rest.split())
-    words = re.findall(r"[a-z][a-z'-]*", rest)
-    place = _ground_place(image, rest)
-    objects = None if (place is not None and place[2] == "sky") else \
-        _object_candidates(image, rest, words)
-    explicit = p_select is not None or p_index is not None
-    use_select = select if select != "auto" else (p_select or "auto")
-    use_index = index if index != 0 else (p_index or 0)
-
+    place = ref.place
+    objects = None if place == "sky" else _object_candidates(image, ref)
     if objects is not None:
         dets, note, method, what = objects
-        fallback = dets[0].label if dets else what
-        label = place[0][0].label if place is not None and place[2] not in ("corners", "sides") \
-            else _label_from(rest, [], fallback)
-        if label in ("corner", "side") or label.endswith((" corner", " half", " third", " side")):
-            label = fallback  # the phrase had no object word beside the place
-        for d in dets:
-            d.label = label
-        if dets and place is not None:
-            pdets, pnote, tag = place
-            if tag.startswith("side:") or tag == "sides":
+        keep_order = False
+        pick_ref = ref
+        if dets and place is not None and place != "whole":
+            pdets, pnote = _ground_place(image, place, ref.label)
+            if place.startswith("side:") or place == "sides":
                 # "the person on the left": a side picks the instance, it does not crop
-                if use_select == "auto":
-                    use_select = tag.split(":")[1] if ":" in tag else "auto"
-                    explicit = True
+                if ref.select is None and place.startswith("side:"):
+                    pick_ref = ref.model_copy(update={"select": place[5:]})
                 note += f"; {pnote.split(' (')[0]} selects among them"
-            elif tag != "whole":
+            else:
                 inside = [d for d in dets if any(_in_place(d, p) for p in pdets)]
                 if inside:
-                    dets = inside + [d for d in dets if d not in inside]
                     note += f"; {len(inside)} inside {pnote.split(' (')[0]}"
-                    if use_select == "auto":
-                        # keep the ones in the place first, best score first among them
-                        dets = sorted(inside, key=lambda d: -d.score) + \
-                            [d for d in dets if d not in inside]
-                        use_select = "keep"
+                    dets = sorted(inside, key=lambda d: -d.score) + [d for d in dets if d not in inside]
+                    if ref.select is None and ref.ordinal is None:
+                        keep_order = True
                 else:
-                    pbox = pdets[0].box
-                    pc = ((pbox[0] + pbox[2]) / 2.0, (pbox[1] + pbox[3]) / 2.0)
+                    pc = ((pdets[0].box[0] + pdets[0].box[2]) / 2.0, (pdets[0].box[1] + pdets[0].box[3]) / 2.0)
                     dets = sorted(dets, key=lambda d: ((d.box[0] + d.box[2]) / 2 - pc[0]) ** 2 +
                                   ((d.box[1] + d.box[3]) / 2 - pc[1]) ** 2)
                     note += f"; none inside {pnote.split(' (')[0]}, nearest first"
-                    use_select = "keep" if use_select == "auto" else use_select
+                    keep_order = ref.select is None and ref.ordinal is None
         if dets:
-            return _finish(dets, note, method, use_select, use_index, size, phrase, explicit)
+            if keep_order:
+                ordered, chosen = dets, 0
+            else:
+                ordered, chosen = R.pick(dets, pick_ref, size)
+            return _calibrate(image, ordered, note, method, pick_ref, chosen,
+                              named_instance=pick_ref.has_instance or keep_order)
         if place is not None:
-            pdets, pnote, _tag = place
+            pdets, pnote = _ground_place(image, place, ref.label)
             for d in pdets:
                 d.score = min(d.score, 0.4)
-            return _finish(pdets, f"{pnote} — no {what.split(' ', 1)[1]} was found by the "
-                                  f"offline detectors, so the place alone defines the region",
-                           "geometry-fallback", use_select, use_index, size, phrase, explicit)
+            missing = what.split(" ", 1)[1]
+            return Grounding(pdets, f"{pnote} — no {missing} was found by the offline detectors",
+                             "geometry-fallback", ref, confidence=CONFIDENCE["geometry-fallback"],
+                             plausible=len(pdets),
+                             confirm=f"I could not find {what} offline, only the place "
+                                     f"{R.place_phrase(place)!r}; the whole of it would change")
         raise GroundingError(
-            f"cannot find {phrase!r}: the offline detectors found no "
-            f"{what.split(' ', 1)[1]} in the {size[0]}x{size[1]} image",
+            f"cannot find {shown!r}: the offline detectors found no "
+            f"{what.split(' ', 1)[1]} in the {w}x{h} image",
             hint="the grounding model (GroundingDINO, `--profile models`) finds objects the "
                  "classical detectors (faces, people, cats, eyes, licence plates, colours) "
                  "miss; offline, name a place such as 'the top-left corner' or give a box "
                  "'box x0,y0,x1,y1'")
     if place is not None:
-        pdets, pnote, _tag = place
-        return _finish(pdets, pnote, "geometry", use_select, use_index, size, phrase, explicit)
+        pdets, pnote = _ground_place(image, place, ref.label)
+        ordered, chosen = R.pick(pdets, ref, size) if len(pdets) > 1 else (pdets, 0)
+        g = Grounding(ordered, pnote, "geometry", ref, confidence=min(1.0, ordered[0].score + 0.1),
+                      plausible=_plausible(ordered), chosen=chosen)
+        g.ambiguous = g.plausible > 1 and not ref.has_instance
+        if place == "sky" and ordered[0].score <= 0.3:
+            g.confirm = "no sky-coloured region above a clear horizon was found"
+        if ref.noun:
+            # "the flag in the top-left corner": the flag itself is not found, only the place
+            g.method, g.confidence = "geometry-fallback", CONFIDENCE["geometry-fallback"]
+            g.confirm = (f"I cannot find {ref.noun!r} offline, only the place "
+                         f"{R.place_phrase(place)!r}; the whole of it would change")
+        return g
     raise GroundingError(
-        f"cannot find {phrase!r}: the offline grounding understands places, colours and "
+        f"cannot find {shown!r}: the offline grounding understands places, colours and "
         f"faces/people/cats/eyes/licence plates, not this",
         hint="finding other objects needs the grounding model (GroundingDINO, `--profile "
              "models`); offline, name a place such as 'the top-left corner', 'the left half', "
@@ -563,121 +447,113 @@ def ground_full(image: Image.Image, phrase: str, *, select: str = "auto",
              "or 'rect x,y,w,h'")
 
 
-def _finish(dets: list[Detection], note: str, method: str, select: str, index: int,
-            size: tuple[int, int], phrase: str, explicit: bool) -> Grounding:
-    ordered = dets if select == "keep" else _sort(dets, select, size)
-    if not 0 <= index < len(ordered):
-        raise ToolArgumentError(f"index {index} is out of range: {phrase!r} gave "
-                                f"{len(ordered)} candidate(s)",
-                                hint=f"use index 0..{len(ordered) - 1}")
-    chosen = ordered[index]
-    out = [chosen] + [d for i, d in enumerate(ordered) if i != index]
-    ambiguous = False
-    if len(out) > 1 and not explicit and select in ("auto", "keep"):
-        best = max(d.score for d in out)
-        ambiguous = sum(1 for d in out if d.score >= 0.8 * best) > 1
-    return Grounding(out, note, method, "auto" if select == "keep" else select, index,
-                     ambiguous, explicit)
+def _calibrate(image: Image.Image, ordered: list[Detection], note: str, method: str,
+               ref: Referent, chosen: int, *, named_instance: bool) -> Grounding:
+    """Confidence, plausible count, ambiguity and the reason to confirm, for object evidence."""
+    # colour scores mix size and saliency: a smaller region of the same colour is still a
+    # plausible referent ("the yellow dot" among dots of several sizes)
+    plausible = _plausible(ordered, 0.5 if method == "colour" else 0.8)
+    ambiguous = len(ordered) > 1 and plausible > 1 and not named_instance
+    first = ordered[0]
+    figures: dict = {}
+    confirm = None
+    if method == "detector":
+        confidence = min(CONFIDENCE["detector"], first.score)
+        confirm = (f"the classical {first.label} detector is often wrong"
+                   + (f" ({len(ordered)} candidates)" if len(ordered) > 1 else ""))
+    elif method == "colour":
+        skin = round(skin_fraction(image, first), 3)
+        figures["skin_fraction"] = skin
+        specific = not ref.generic_noun
+        confidence = CONFIDENCE["colour-specific" if specific else "colour"]
+        x0, y0, x1, y1 = first.box
+        box_area = max(1, (x1 - x0) * (y1 - y0))
+        fill = float((np.asarray(first.mask)[y0:y1, x0:x1] >= 0.5).sum()) / box_area \
+            if first.mask is not None else 1.0
+        area = box_area / float(image.width * image.height)
+        figures.update(fill=round(fill, 3), area_fraction_box=round(area, 4))
+        if skin > SKIN_FRACTION:
+            confirm = f"the {ref.colour} region I found looks like skin"
+            confidence = min(confidence, 0.3)
+        elif fill < 0.4 or area > 0.3:
+            confirm = (f"the {ref.colour} region I found is " +
+                       (f"large ({area:.0%} of the image)" if area > 0.3 else
+                        f"irregular ({fill:.0%} of its box)") + ", not one compact object")
+            confidence = min(confidence, 0.4)
+        elif specific and len(ordered) > 1:
+            confirm = (f"colour alone cannot tell which of {len(ordered)} {ref.colour} regions is "
+                       f"the {ref.noun}")
+    else:
+        confidence = float(first.score)
+    return Grounding(ordered, note, method, ref, ambiguous=ambiguous, confidence=round(confidence, 3),
+                     plausible=plausible, confirm=confirm, chosen=chosen, figures=figures)
 
 
-def ground(image: Image.Image, phrase: str, *, select: str = "auto",
+def ground(image: Image.Image, phrase: str | Referent, *, select: str = "auto",
            index: int = 0) -> tuple[list[Detection], str]:
     """Detections for ``phrase`` with the selected one first, and a note."""
     g = ground_full(image, phrase, select=select, index=index)
     return g.detections, g.note
 
 
-def ground_phrase(image: Image.Image, phrase: str) -> tuple[list[Detection], str]:
-    """All candidate regions for ``phrase`` and a note (kept for direct use)."""
-    return ground(image, phrase)
-
-
-def object_words(phrase: str) -> list[str]:
-    """The words of ``phrase`` that name a thing, not a place, a box or an instance: [] for
-    "the top-left corner", "the left half", "the sky", "box 1,2,3,4"; ["flag"] for "the flag
-    in the top-left corner"; ["dog"] for "the second dog from the left"."""
-    text = " ".join(phrase.lower().split())
-    for regex in (_RE_RECT, _RE_BOX, _RE_BARE):
-        text = regex.sub(" ", text)
-    _sel, _idx, spans = parse_selection(text)
-    for s, e in sorted(spans, reverse=True):
-        text = text[:s] + " " + text[e:]
-    return [w for w in re.findall(r"[a-z][a-z']*", text)
-            if w not in _STOP and w not in _ORD and not w.endswith("most")]
-
-
-_GDINO_SELECT = {"nearest_center": "center", "score": "auto"}
-
-
-def ground_with_model(manager, image: Image.Image, phrase: str, *, select: str = "auto",
-                      index: int = 0, box_threshold: float = 0.35, text_threshold: float = 0.25,
-                      info: dict | None = None) -> Grounding:
-    """Ground ``phrase`` with GroundingDINO, with the same instance selection as the embedded
-    grounding: the phrase's instance words (or ``select``/``index``) pick the instance."""
+def ground_with_model(manager, image: Image.Image, ref: Referent, *, box_threshold: float = 0.35,
+                      text_threshold: float = 0.25, info: dict | None = None) -> Grounding:
+    """Ground a referent with GroundingDINO: the model gets ``ref.detector_text()``; the
+    referent's place and instance words choose among its boxes, as in the embedded grounding."""
     from imagent.tools.backends import grounding_dino as GD
 
-    text = " ".join(phrase.lower().split())
-    p_select, p_index, spans = parse_selection(text)
-    rest = text
-    for s, e in sorted(spans, reverse=True):
-        rest = rest[:s] + " " + rest[e:]
-    rest = " ".join(rest.split()) or text
-    use_select = select if select != "auto" else (p_select or "auto")
-    use_index = index if index != 0 else (p_index or 0)
     info = info if info is not None else {}
-    dets = GD.ground(manager, image, rest, box_threshold=box_threshold,
-                     text_threshold=text_threshold, select=_GDINO_SELECT.get(use_select, use_select),
-                     index=use_index, info=info)
-    explicit = p_select is not None or p_index is not None or bool(info.get("place")) or \
-        select != "auto" or index != 0
-    ambiguous = False
-    if len(dets) > 1 and not explicit:
-        best = max(d.score for d in dets)
-        ambiguous = sum(1 for d in dets if d.score >= 0.8 * best) > 1
-    note = (f"GroundingDINO ({info.get('text', rest)!r}: {len(dets)} candidate(s) after NMS"
-            + (f", place {info['place']!r}" if info.get("place") else "") + ")")
-    return Grounding(dets, note, "grounding-dino", str(info.get("select", use_select)),
-                     use_index, ambiguous, explicit)
+    size = image.size
+    dets = GD.ground(manager, image, ref.detector_text(), box_threshold=box_threshold,
+                     text_threshold=text_threshold, info=info)
+    pick_ref = ref
+    if ref.place and ref.select is None:
+        if ref.place.startswith("side:"):
+            pick_ref = ref.model_copy(update={"select": ref.place[5:]})
+        elif ref.place.startswith("corner:"):
+            pick_ref = ref.model_copy(update={"select": ref.place})
+        elif ref.place == "center":
+            pick_ref = ref.model_copy(update={"select": "center"})
+    ordered, chosen = R.pick(dets, pick_ref, size) if not (pick_ref.select or "").startswith("corner:") \
+        else (R.order_candidates(dets, pick_ref.select, size), 0)
+    if ref.place:
+        info["place"] = ref.place
+    info["select"] = pick_ref.select or "auto"
+    explicit = pick_ref.has_instance or bool(ref.place)
+    plausible = _plausible(ordered)
+    note = (f"GroundingDINO ({info.get('text', ref.detector_text())!r}: {len(ordered)} candidate(s) "
+            f"after NMS" + (f", place {ref.place!r}" if ref.place else "") + ")")
+    return Grounding(ordered, note, "grounding-dino", pick_ref,
+                     ambiguous=len(ordered) > 1 and plausible > 1 and not explicit,
+                     confidence=round(float(ordered[0].score), 3), plausible=plausible, chosen=chosen)
 
 
-def _use_model(args: Args, state: ToolState) -> bool:
-    from imagent.tools.models import model_available, no_manager_error
+def _use_model(args: Args, ref: Referent, state: ToolState) -> bool:
+    from imagent.tools.backends import resolve_backend
 
-    if args.backend == "embedded":
-        return False
-    if args.backend == "grounding-dino":
-        if state.models is None:
-            raise no_manager_error(NAME, "grounding", f"backend='grounding-dino' ({args.phrase!r})")
-        return True
-    if not model_available(state, "grounding"):
-        return False
-    text = " ".join(args.phrase.lower().split())
-    if _explicit_box(state.image, text, args.phrase) is not None:
-        return False
-    return bool(object_words(text))
+    return resolve_backend(NAME, args.backend, state, prefer_model=ref.box is None and ref.names_object,
+                           what=f"backend={args.backend!r} ({ref.describe()!r})") != "embedded"
 
 
 def run(args: Args, state: ToolState) -> ToolResult:
-    if _use_model(args, state):
-        return _run_model(args, state)
-    res = _result(ground_full(state.image, args.phrase, select=args.select, index=args.index),
-                  state)
-    if args.backend == "auto":
-        res.extra["resolved_args"] = {"backend": "embedded"}
+    ref = args.target()
+    if _use_model(args, ref, state):
+        return _run_model(args, ref, state)
+    res = _result(ground_full(state.image, ref), state)
+    res.extra["resolved_args"] = {"referent": ref.to_args(), "backend": "embedded"}
     return res
 
 
-def _run_model(args: Args, state: ToolState) -> ToolResult:
+def _run_model(args: Args, ref: Referent, state: ToolState) -> ToolResult:
     mgr = state.models
     info: dict = {}
-    g = ground_with_model(mgr, state.image, args.phrase, select=args.select, index=args.index,
-                          box_threshold=args.box_threshold, text_threshold=args.text_threshold,
-                          info=info)
+    g = ground_with_model(mgr, state.image, ref, box_threshold=args.box_threshold,
+                          text_threshold=args.text_threshold, info=info)
     res = _result(g, state)
     res.model_ids = {"grounding": mgr.model_id("grounding")}
     res.metrics.update({k: v for k, v in info.items() if k in ("text", "place", "raw_boxes",
                                                                "after_nms")})
-    res.extra["resolved_args"] = {"backend": "grounding-dino"}
+    res.extra["resolved_args"] = {"backend": "grounding-dino", "referent": ref.to_args()}
     return res
 
 
@@ -689,14 +565,18 @@ def _result(g: Grounding, state: ToolState) -> ToolResult:
     msg = f"found {first.label!r} as {g.note}: box {list(first.box)}"
     if len(dets) > 1:
         msg += f" ({len(dets)} candidates, selected by {g.select!r}" + \
-               (f", index {g.index}" if g.index else "") + ")"
+               (f", the {R.ordinal_word(g.chosen + 1)}" if g.chosen else "") + ")"
         if g.ambiguous:
             msg += "; ambiguous: say which one (e.g. 'the one on the left', 'the largest')"
-    backend = {"box": "geometry", "geometry": "geometry", "geometry-fallback": "geometry",
-               "colour": "colour-segmentation", "detector": "opencv-classical",
-               "grounding-dino": "grounding-dino"}[g.method]
-    return ToolResult(detections=dets, message=msg, backend=backend,
-                      metrics={"candidates": len(dets), "ambiguous": g.ambiguous,
-                               "method": g.method, "select": g.select, "index": g.index,
-                               "score": round(first.score, 3),
-                               "area_fraction": round((x1 - x0) * (y1 - y0) / float(w * h), 4)})
+    if g.confirm:
+        msg += f"; unsure: {g.confirm}"
+    backend = "grounding-dino" if g.method == "grounding-dino" else "embedded"  # detail: method
+    res = ToolResult(detections=dets, message=msg, backend=backend,
+                     metrics={"candidates": len(dets), "ambiguous": g.ambiguous,
+                              "method": g.method, "select": g.select, "index": g.chosen,
+                              "score": round(first.score, 3), "confidence": g.confidence,
+                              "plausible": g.plausible, "confirm": g.confirm,
+                              "area_fraction": round((x1 - x0) * (y1 - y0) / float(w * h), 4),
+                              **g.figures})
+    res.extra["grounding"] = g
+    return res

@@ -94,7 +94,7 @@ class ToolResult:
     detections: list[Detection] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     message: str = ""
-    backend: str = ""  # e.g. "patchmatch", "opencv-telea", "classical"
+    backend: str = ""  # the engine: "embedded", "diffusion", "lama", "grounding-dino", "sam", "instruct-pix2pix"
     model_ids: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"rgba": Image} for extract
 

@@ -177,11 +177,13 @@ def test_ambiguous_target_asks_which_one_and_the_answer_is_understood(tmp_path):
     with Assistant.open(path) as a:
         turn = a.chat("remove the red square")
         assert turn.question and turn.version is None and len(a.history) == 1
-        assert turn.plan.choices == ["the red square on the left", "the second red square from the left",
-                                     "the red square on the right"]
-        assert "box [130, 40, 160, 70]" in turn.question
+        assert turn.status == "asked"
+        assert turn.plan.choices == ["the red square on the left (box 20,40,50,70)",
+                                     "the second red square from the left (box 130,40,160,70)",
+                                     "the red square on the right (box 240,40,270,70)"]
+        assert "box 130,40,160,70" in turn.question
         turn = a.chat("the second one")
-        assert turn.question is None and turn.version.seq == 1
+        assert turn.question is None and turn.version.seq == 1 and turn.status == "done"
         out = np.asarray(a.image, dtype=np.int16)
 
         def red(x: int) -> float:

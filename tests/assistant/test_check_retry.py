@@ -77,12 +77,10 @@ def test_removal_that_keeps_failing_says_so_and_keeps_the_best(tmp_path):
         assert turn.metrics["check"]["passed"] is False
         assert len(step["attempts"]) == 3 and all(not x["passed"] for x in step["attempts"])
         assert "result check" in turn.reply and "failed" in turn.reply and "3 attempts" in turn.reply
-        assert turn.version is not None  # the best attempt is kept, and said to have failed
-        stored = turn.version.metrics["check"]
-        assert stored["steps"][0]["attempts"][0]["verification"]["still_found"] == 1
-        rows = a.replay(verify=True)
-        rows = rows.rows if hasattr(rows, "rows") else rows
-        assert all(r["match"] for r in rows)
+        # a failed check is not "done": nothing is committed, the reply says so
+        assert turn.status == "failed" and not turn.ok and turn.version is None
+        assert len(a.history) == 1 and a.head.seq == 0
+        assert step["attempts"][0]["verification"]["still_found"] == 1
 
 
 def test_global_edit_is_not_thresholded_and_no_effect_is_reported(tmp_path):
@@ -91,5 +89,5 @@ def test_global_edit_is_not_thresholded_and_no_effect_is_reported(tmp_path):
         step = turn.metrics["check"]["steps"][0]
         assert step["passed"] and "threshold" not in step["attempts"][0]
         turn = a.ask("rotate 360 degrees")
-        assert turn.metrics["check"]["passed"] is False
-        assert "no visible effect" in turn.reply
+        assert turn.metrics["check"]["passed"] is False and turn.status == "failed"
+        assert "no visible effect" in turn.reply and turn.version is None

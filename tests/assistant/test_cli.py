@@ -1,7 +1,6 @@
 """The imagent command line: fast help, every command, JSON output and exit codes."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,8 +75,8 @@ def test_plan_command_json_and_stdin(capsys, monkeypatch):
     import io
     monkeypatch.setattr("sys.stdin", io.StringIO("make it brighter\nundo\n\nwhat\n"))
     code, out = run("plan", "-", "--json", capsys=capsys)
-    lines = [json.loads(l) for l in out.out.splitlines()]
-    assert [l["request"] for l in lines] == ["make it brighter", "undo", "what"]
+    lines = [json.loads(line) for line in out.out.splitlines()]
+    assert [x["request"] for x in lines] == ["make it brighter", "undo", "what"]
     assert lines[2]["question"]
 
 

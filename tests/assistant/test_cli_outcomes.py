@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from imagent.assistant.core import Assistant
-from imagent.cli import main, turn_status
+from imagent.cli import main
 from imagent.errors import EXIT_CHECK_FAILED, EXIT_QUESTION
 
 QUESTION = "xyzzy plugh"  # the rules planner cannot map it and asks back
@@ -46,16 +46,6 @@ def failing_check(monkeypatch):
 
 def test_exit_codes_are_defined_once():
     assert (EXIT_CHECK_FAILED, EXIT_QUESTION) == (5, 6)
-
-
-def test_turn_status_reads_old_turns():
-    from imagent.assistant.core import Turn
-
-    assert turn_status(Turn(request="r", reply="ok")) == "done"
-    assert turn_status(Turn(request="r", reply="which?", question="which?")) == "asked"
-    t = Turn(request="r", reply="no")
-    t.status = "failed"
-    assert turn_status(t) == "failed"
 
 
 def test_failed_check_exits_5_writes_no_output_and_stops(photo, tmp_path, capsys, failing_check):

@@ -112,7 +112,8 @@ def test_every_call_validates_against_the_registry(text):
 
 def test_the_selector_reaches_ground():
     calls = P.plan("remove the third cup from the right", PlanContext()).calls()
-    assert calls[0] == ToolCall(name="ground", args={"phrase": "the cup", "select": "right", "index": 2})
+    assert calls[0].args["referent"] == {"text": "the cup", "noun": "cup", "select": "right",
+                                         "ordinal": 3}
     step = P.plan("remove the man on the left in a blue shirt", PlanContext()).steps[0]
     assert (step.target, step.select) == ("the man", "left")
     assert step.target_full == "the man on the left in a blue shirt"
@@ -166,7 +167,8 @@ def test_do_the_same_to_the_other_dog():
     ctx = _ctx_after("remove the dog on the left")
     step = P.plan("do the same to the other dog", ctx).steps[0]
     assert step.kind == "remove" and step.target == "the dog" and step.select == "right"
-    assert step.calls[0].args == {"phrase": "the dog", "select": "right"}
+    assert step.calls[0].args == {"phrase": "the dog", "referent": {
+        "text": "the dog", "noun": "dog", "select": "right"}}
 
 
 def test_a_pronoun_refers_to_the_last_target():

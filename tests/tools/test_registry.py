@@ -59,7 +59,7 @@ def test_validate_error_quotes_tool_field_value_and_allowed():
 
 def test_validate_missing_and_extra_arguments():
     reg = default_registry()
-    with pytest.raises(ToolArgumentError, match="required argument 'phrase'"):
+    with pytest.raises(ToolArgumentError, match="give 'phrase' or 'referent'"):
         reg.validate(ToolCall(name="ground", args={}))
     with pytest.raises(ToolArgumentError) as ei:
         reg.validate(ToolCall(name="remove", args={"radius": 2}))
@@ -107,7 +107,10 @@ def test_run_sets_normalised_call_and_session_calls_refused():
     # the stored call names the backend that ran ("auto" resolved to the embedded grounding)
     assert res.extra["call"] == {"name": "ground", "args": {
         "phrase": "the left half", "select": "auto", "index": 0, "backend": "embedded",
-        "box_threshold": 0.35, "text_threshold": 0.25}}
+        "box_threshold": 0.35, "text_threshold": 0.25,
+        # the stored call names the referent that was grounded
+        "referent": {"text": "the left half", "noun": None, "colour": None, "place": "half:left",
+                     "select": None, "ordinal": None, "box": None, "points": None}}}
     for name in ("undo", "redo", "checkout"):
         args = {"version": "3"} if name == "checkout" else {}
         reg.validate(ToolCall(name=name, args=args))

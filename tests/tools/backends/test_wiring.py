@@ -218,7 +218,7 @@ def test_ground_object_phrase_goes_to_grounding_dino_places_stay_geometry(mgr, t
         order = sorted(dets, key=lambda d: ((d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2))
         assert second.detections[0].box == order[1].box
     corner = run("ground", {"phrase": "the top-left corner"}, ToolState(img, models=mgr))
-    assert corner.metrics["method"] == "geometry" and corner.backend == "geometry"
+    assert corner.metrics["method"] == "geometry" and corner.backend == "embedded"
     assert corner.extra["call"]["args"]["backend"] == "embedded"
     w, h = img.size
     assert corner.detections[0].box == (0, 0, round(w / 3), round(h / 3))
