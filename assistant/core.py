@@ -300,7 +300,7 @@ class Assistant:
             metrics.update(edit["metrics"])
             if edit["version"] is None:
                 status = "failed"
-                replies_.append(replies.failed(pending, edit["outcomes"]))
+                replies_.append(replies.failed(edit["outcomes"]))
             else:
                 version = edit["version"]
                 branched |= version.branched

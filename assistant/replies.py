@@ -30,7 +30,7 @@ def check_notes(outcomes: list) -> list[str]:
     return notes
 
 
-def failed(steps: list, outcomes: list) -> str:
+def failed(outcomes: list) -> str:
     """A request whose result check failed: nothing was committed, and why."""
     notes = check_notes(outcomes)
     local = any(o.kind in ("remove", "add", "replace", "local") and not o.passed for o in outcomes)

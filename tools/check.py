@@ -25,7 +25,7 @@ finalises each call: preservation and Emu Edit thresholding are part of the reco
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import cv2
@@ -53,9 +53,6 @@ class CheckConfig(FinalizeConfig):
     max_retries: int = 2  # removal retries after a failed check
     retry_dilate_px: int = 6  # extra dilation per retry
     retry_dilate_frac: float = 0.05  # plus this fraction of the object size per retry
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class NeedsClarification(Exception):

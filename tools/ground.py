@@ -236,14 +236,6 @@ class Grounding:
     def select(self) -> str:
         return self.referent.select or "auto"
 
-    @property
-    def index(self) -> int:
-        return self.chosen
-
-    @property
-    def phrase_selection(self) -> bool:
-        return self.referent.has_instance
-
 
 # Calibrated confidence of each method's evidence (what fraction of its picks were the object
 # the words named, on the project's scene suite): a box or a named place is what was said; the
@@ -514,8 +506,7 @@ def ground_with_model(manager, image: Image.Image, ref: Referent, *, box_thresho
             pick_ref = ref.model_copy(update={"select": ref.place})
         elif ref.place == "center":
             pick_ref = ref.model_copy(update={"select": "center"})
-    ordered, chosen = R.pick(dets, pick_ref, size) if not (pick_ref.select or "").startswith("corner:") \
-        else (R.order_candidates(dets, pick_ref.select, size), 0)
+    ordered, chosen = R.pick(dets, pick_ref, size)
     if ref.place:
         info["place"] = ref.place
     info["select"] = pick_ref.select or "auto"

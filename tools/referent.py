@@ -76,9 +76,6 @@ ORDINAL_PATTERN = (
     r"(?:" + "|".join(re.escape(w) for w in _MULTI) + r"|(?:" + _TENS_ALT + r")[\s-](?:"
     + _ORD_UNIT_ALT + r")|\d{1,4}(?:st|nd|rd|th)|"
     + "|".join(sorted((w for w in ORDINAL_WORDS if w.isalpha()), key=len, reverse=True)) + r")")
-NUMBER_PATTERN = (r"(?:\d{1,6}|(?:" + _TENS_ALT + r")(?:[\s-](?:" + _UNIT_ALT + r"))?|"
-                  + "|".join(sorted(_UNITS, key=len, reverse=True)) + r"|once|twice|thrice)")
-
 
 def parse_ordinal(word: str) -> int | None:
     """"sixth"/"6th"/"twenty-first"/"21st" → 6/6/21/21; "last" → -1, "second to last" → -2;
@@ -233,15 +230,6 @@ class Referent(BaseModel):
         """The same thing with no instance words: what the check looks for after a removal."""
         return self.model_copy(update={"select": None, "ordinal": None,
                                        "text": self.describe(instance=False)})
-
-    def with_selection(self, select: str | None = None, ordinal: int | None = None) -> "Referent":
-        """A copy with the ordering and/or ordinal replaced (None keeps the current one)."""
-        update: dict = {}
-        if select is not None:
-            update["select"] = SELECT_WORDS.get(select, select)
-        if ordinal is not None:
-            update["ordinal"] = ordinal
-        return self.model_copy(update=update) if update else self
 
     def detector_text(self) -> str:
         """The words an open-vocabulary detector is given: colour and noun ("red car")."""
@@ -478,15 +466,6 @@ def parse(phrase: str, *, select: str | None = None, ordinal: int | None = None)
                     select=sel, ordinal=ordn, box=box, points=points)
 
 
-def coerce(value: "Referent | dict | str") -> Referent:
-    """A Referent from a Referent, its JSON dict, or a phrase."""
-    if isinstance(value, Referent):
-        return value
-    if isinstance(value, dict):
-        return Referent.model_validate(value)
-    return parse(str(value))
-
-
 # ----------------------------------------------------------------------------- ordering
 def order_candidates(dets: list, select: str | None, size: tuple[int, int]) -> list:
     """Candidates (anything with ``box`` and ``score``) sorted the way ``select`` says:
@@ -541,6 +520,6 @@ def pick(dets: list, ref: Referent, size: tuple[int, int]) -> tuple[list, int]:
     return [ordered[i]] + [d for k, d in enumerate(ordered) if k != i], i
 
 
-__all__ = ["NUMBER_PATTERN", "ORDINAL_PATTERN", "OPPOSITE", "PLACES", "Referent", "SELECTS",
-           "SELECT_WORDS", "coerce", "order_candidates", "pick", "find_place", "find_selection", "ordinal_word", "parse",
-           "parse_number", "parse_ordinal", "place_phrase"]
+__all__ = ["ORDINAL_PATTERN", "OPPOSITE", "PLACES", "Referent", "SELECTS", "SELECT_WORDS",
+           "find_place", "find_selection", "order_candidates", "ordinal_word", "parse", "parse_number",
+           "parse_ordinal", "pick", "place_phrase"]

@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from imagent.errors import MaskError, ModelUnavailableError
 from imagent.tools import masks as M
 from imagent.tools import patchfill as PF
-from imagent.tools.backends import EMBEDDED, backend_literal, engine_role, resolve_backend
+from imagent.tools.backends import (EMBEDDED, backend_for_algorithm, backend_literal, engine_role,
+                                    resolve_backend)
 from imagent.tools.models import step_reporter
 from imagent.tools.types import ToolResult, ToolState
 
@@ -105,12 +106,7 @@ class Args(BaseModel):
 
     @model_validator(mode="after")
     def _algorithm_is_embedded(self) -> "Args":
-        if self.algorithm != "auto":
-            if self.backend == "auto":
-                self.backend = EMBEDDED
-            elif self.backend != EMBEDDED:
-                raise ValueError(f"algorithm={self.algorithm!r} is an embedded fill; it does not "
-                                 f"apply to backend={self.backend!r} (use algorithm='auto')")
+        self.backend = backend_for_algorithm(self.backend, self.algorithm)
         return self
 
 

@@ -110,6 +110,20 @@ AUTO_TECHNIQUES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+def backend_for_algorithm(backend: str, algorithm: str) -> str:
+    """The backend a call runs when it names an embedded ``algorithm`` (remove, outpaint):
+    naming one with "auto" chooses the embedded engine; with a model engine it is a
+    ``ValueError`` (pydantic reports it as the call's argument error)."""
+    if algorithm == AUTO:
+        return backend
+    if backend == AUTO:
+        return EMBEDDED
+    if backend != EMBEDDED:
+        raise ValueError(f"algorithm={algorithm!r} is an embedded fill; it does not apply to "
+                         f"backend={backend!r} (use algorithm='auto')")
+    return backend
+
+
 def backend_choices(tool: str) -> tuple[str, ...]:
     """The values a tool's ``backend`` argument takes: "auto" then its engines."""
     return (AUTO,) + tuple(e.name for e in BACKENDS[tool])

@@ -1,12 +1,11 @@
-"""GroundingDINO through transformers (role ``grounding``): a phrase -> Detections.
+"""GroundingDINO through transformers (role ``grounding``): detector text -> Detections.
 
-``AutoModelForZeroShotObjectDetection`` + its processor. The phrase is split into the object
-words sent to the model ("the flag in the top-left corner" -> "flag.") and the place words that
-choose among the instances ("top-left"), the same places the embedded ``ground`` understands;
-boxes below ``box_threshold`` (or whose tokens score below ``text_threshold``) are dropped,
-overlapping boxes are merged by class-agnostic NMS, and the instances are sorted the way the
-embedded grounding sorts them (``select``: auto = best score; left/right/top/bottom/largest/
-smallest/center), with the selected one first.
+``AutoModelForZeroShotObjectDetection`` + its processor. The caller (``tools/ground.py``) gives
+the words the model looks for (``Referent.detector_text()``: "flag", "red car"); the place and
+instance words were read by ``tools/referent.py`` and choose among the boxes there
+(``referent.pick``), the same way as for the embedded grounding. Boxes below ``box_threshold``
+(or whose tokens score below ``text_threshold``) are dropped, overlapping boxes are merged by
+class-agnostic NMS, and the detections come back best score first.
 """
 
 from __future__ import annotations
@@ -17,46 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imagent.errors import GroundingError, ToolArgumentError
+from imagent.errors import GroundingError
 
 ROLE = "grounding"
-
-_PLACE = re.compile(
-    r"\b(?:in|on|at|near|towards?|from)?\s*(?:the\s+)?"
-    r"(?:(top|upper|bottom|lower)[\s-]*(left|right)|(left|right)[\s-]*(top|upper|bottom|lower)|"
-    r"(left|right|top|upper|bottom|lower|center|centre|middle)(?!\s+of\b))"
-    r"(?:[\s-]*(?:hand\s+)?(?:corner|side|edge|part|half|third))?(?:\s+of\s+the\s+(?:image|picture|photo))?\b")
-_SIZE = re.compile(r"\b(largest|biggest|smallest|tiniest|leftmost|rightmost|topmost|bottommost)\b")
-_ARTICLES = re.compile(r"^\s*(?:the|a|an|this|that)\s+")
-_VERT = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom"}
-
-
-def split_phrase(phrase: str) -> tuple[str, str | None]:
-    """(object words, place) from a phrase: ("flag", "top-left"), ("dog", "left"), ("cat", None).
-    The place may also be a size/extreme word: largest, smallest, leftmost..."""
-    text = " ".join(phrase.lower().split())
-    place = None
-    m = _PLACE.search(text)
-    if m:
-        g = m.groups()
-        if g[0]:
-            place = f"{_VERT[g[0]]}-{g[1]}"
-        elif g[2]:
-            place = f"{_VERT[g[3]]}-{g[2]}"
-        else:
-            w = g[4]
-            place = {"centre": "center", "middle": "center"}.get(w, _VERT.get(w, w))
-        text = (text[:m.start()] + " " + text[m.end():]).strip()
-    s = _SIZE.search(text)
-    if s:
-        word = s.group(1)
-        place = {"biggest": "largest", "tiniest": "smallest", "leftmost": "left",
-                 "rightmost": "right", "topmost": "top", "bottommost": "bottom"}.get(word, word)
-        text = (text[:s.start()] + " " + text[s.end():]).strip()
-    text = re.sub(r"\s+(?:in|on|at|of)$", "", " ".join(text.split()))
-    text = _ARTICLES.sub("", text).strip(" .,")
-    return text, place
-
 
 def clean_label(label: Any) -> str:
     """A model's phrase label without special tokens and separators ("cat. [SEP]" -> "cat")."""
@@ -84,35 +46,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     return keep
 
 
-def order_detections(dets: list, select: str, size: tuple[int, int]) -> list:
-    """Sort like the embedded ground (``select``), plus corner places ("top-left")."""
-    w, h = size
-
-    def cx(d: Any) -> float:
-        return (d.box[0] + d.box[2]) / 2.0
-
-    def cy(d: Any) -> float:
-        return (d.box[1] + d.box[3]) / 2.0
-
-    def area(d: Any) -> int:
-        return (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
-
-    if "-" in select:  # a corner: nearest to it
-        v, hz = select.split("-")
-        tx, ty = (0.0 if hz == "left" else w), (0.0 if v == "top" else h)
-        return sorted(dets, key=lambda d: ((cx(d) - tx) ** 2 + (cy(d) - ty) ** 2, -d.score))
-    keys = {
-        "auto": lambda d: (-d.score, cy(d), cx(d)),
-        "left": lambda d: (cx(d), cy(d)), "right": lambda d: (-cx(d), cy(d)),
-        "top": lambda d: (cy(d), cx(d)), "bottom": lambda d: (-cy(d), cx(d)),
-        "largest": lambda d: (-area(d), -d.score), "smallest": lambda d: (area(d), -d.score),
-        "center": lambda d: ((cx(d) - w / 2) ** 2 + (cy(d) - h / 2) ** 2, -d.score),
-    }
-    if select not in keys:
-        raise ToolArgumentError(f"unknown select {select!r}", hint=", ".join(keys))
-    return sorted(dets, key=keys[select])
-
-
 def _position_words(box: tuple[int, int, int, int], size: tuple[int, int]) -> list[str]:
     try:  # the embedded grounding's own words, so both backends describe places alike
         from imagent.tools.ground import position_words
@@ -122,24 +55,22 @@ def _position_words(box: tuple[int, int, int, int], size: tuple[int, int]) -> li
         return []
 
 
-def ground(manager: Any, image: Image.Image, phrase: str, *, box_threshold: float = 0.35,
-           text_threshold: float = 0.25, nms_iou: float = 0.5, select: str = "auto",
-           index: int = 0, max_detections: int = 20, info: dict | None = None) -> list:
-    """Detections (``imagent.tools.types.Detection``) of ``phrase``, the selected one first.
-
-    ``select="auto"`` uses the place in the phrase when there is one ("the dog on the left")."""
+def ground(manager: Any, image: Image.Image, text: str, *, box_threshold: float = 0.35,
+           text_threshold: float = 0.25, nms_iou: float = 0.5, max_detections: int = 20,
+           info: dict | None = None) -> list:
+    """Detections (``imagent.tools.types.Detection``) of the object words ``text``, best score
+    first."""
     import torch
 
     from imagent.tools.types import Detection
 
-    obj, place = split_phrase(phrase)
+    obj = " ".join(str(text).split()).strip(" .,")
     if not obj:
-        raise GroundingError(f"no object to look for in {phrase!r}",
-                             hint="name the object, e.g. 'the dog on the left'")
+        raise GroundingError("no object to look for", hint="name the object, e.g. 'the dog on the left'")
     model, processor = manager.get(ROLE)
     rgb = image.convert("RGB")
     w, h = rgb.size
-    text = obj if obj.endswith(".") else obj + "."
+    text = obj + "."
     inputs = processor(images=rgb, text=text, return_tensors="pt")
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
@@ -171,14 +102,7 @@ def ground(manager: Any, image: Image.Image, phrase: str, *, box_threshold: floa
             f"found no {obj!r} in the image (box_threshold={box_threshold}, "
             f"text_threshold={text_threshold})",
             hint="rephrase the object, lower the thresholds, or give a box 'box x0,y0,x1,y1'")
-    how = place if select == "auto" and place else select
-    ordered = order_detections(dets, how, (w, h))
-    if not 0 <= index < len(ordered):
-        raise ToolArgumentError(f"index {index} is out of range: {phrase!r} gave "
-                                f"{len(ordered)} candidate(s)", hint=f"use index 0..{len(ordered) - 1}")
-    chosen = ordered[index]
-    out = [chosen] + [d for k, d in enumerate(ordered) if k != index]
     if info is not None:
         info.update({"backend": "grounding-dino", "model": manager.model_id(ROLE), "text": text,
-                     "place": place, "select": how, "raw_boxes": raw, "after_nms": len(dets)})
-    return out
+                     "raw_boxes": raw, "after_nms": len(dets)})
+    return sorted(dets, key=lambda d: -d.score)

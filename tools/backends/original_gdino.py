@@ -43,19 +43,17 @@ def load(manager: Any, role: str, path: Path) -> Any:
     return model.to(manager.device).eval()
 
 
-def ground(manager: Any, image: Image.Image, phrase: str, *, box_threshold: float = 0.35,
-           text_threshold: float = 0.25, nms_iou: float = 0.5, select: str = "auto",
-           index: int = 0, info: dict | None = None) -> list:
+def ground(manager: Any, image: Image.Image, text: str, *, box_threshold: float = 0.35,
+           text_threshold: float = 0.25, nms_iou: float = 0.5, info: dict | None = None) -> list:
     """Same contract as ``grounding_dino.ground`` with the original model."""
     from groundingdino.util.inference import predict
     import groundingdino.datasets.transforms as T
 
     from imagent.errors import GroundingError
-    from imagent.tools.backends.grounding_dino import (_position_words, clean_label, nms,
-                                                       order_detections, split_phrase)
+    from imagent.tools.backends.grounding_dino import _position_words, clean_label, nms
     from imagent.tools.types import Detection
 
-    obj, place = split_phrase(phrase)
+    obj = " ".join(str(text).split()).strip(" .,")
     model = manager.get(ROLE)
     rgb = image.convert("RGB")
     w, h = rgb.size
@@ -78,8 +76,6 @@ def ground(manager: Any, image: Image.Image, phrase: str, *, box_threshold: floa
                                   position=_position_words(box, (w, h))))
     if not dets:
         raise GroundingError(f"found no {obj!r} in the image", hint="rephrase or lower the thresholds")
-    ordered = order_detections(dets, place if select == "auto" and place else select, (w, h))
-    chosen = ordered[min(index, len(ordered) - 1)]
     if info is not None:
         info.update({"backend": "groundingdino-original", "model": manager.model_id(ROLE)})
-    return [chosen] + [d for d in ordered if d is not chosen]
+    return sorted(dets, key=lambda d: -d.score)

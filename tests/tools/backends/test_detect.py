@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from imagent.errors import GroundingError, ToolArgumentError
-from imagent.tools.backends.grounding_dino import clean_label, ground, nms, split_phrase
+from imagent.tools.backends.grounding_dino import clean_label, ground, nms
+from imagent.tools.ground import ground_with_model
+from imagent.tools.referent import parse
 from imagent.tools.backends.sam import segment
 from imagent.tools.types import Detection
 
@@ -20,11 +22,16 @@ def mgr(tiny_gdino, tiny_sam_dir):
     return make_manager(grounding=tiny_gdino, segmentation=tiny_sam_dir)
 
 
-def test_split_phrase_and_labels():
-    assert split_phrase("the flag in the top-left corner") == ("flag", "top-left")
-    assert split_phrase("the dog on the left") == ("dog", "left")
-    assert split_phrase("the largest red car") == ("red car", "largest")
-    assert split_phrase("a cat") == ("cat", None)
+def test_detector_text_place_and_labels():
+    # the model gets the referent's object words; place and instance words stay fields
+    ref = parse("the flag in the top-left corner")
+    assert (ref.detector_text(), ref.place) == ("flag", "corner:top-left")
+    ref = parse("the dog on the left")
+    assert (ref.detector_text(), ref.place) == ("dog", "side:left")
+    ref = parse("the largest red car")
+    assert (ref.detector_text(), ref.select) == ("red car", "largest")
+    ref = parse("a cat")
+    assert (ref.detector_text(), ref.place, ref.select) == ("cat", None, None)
     assert clean_label("cat. [SEP]") == "cat"
 
 
@@ -36,18 +43,20 @@ def test_nms_drops_overlaps():
 def test_ground_returns_detections_selected_by_place(mgr):
     img, _ = small_case()
     info = {}
-    dets = ground(mgr, img, "the cat on the left", box_threshold=0.0, text_threshold=0.0, info=info)
+    dets = ground_with_model(mgr, img, parse("the cat on the left"), box_threshold=0.0,
+                             text_threshold=0.0, info=info).detections
     assert dets and all(isinstance(d, Detection) for d in dets)
-    assert info["text"] == "cat." and info["place"] == "left"
+    assert info["text"] == "cat." and info["place"] == "side:left"
     centers = [(d.box[0] + d.box[2]) / 2 for d in dets]
     assert centers[0] == min(centers)  # "on the left" puts the leftmost first
     w, h = img.size
     for d in dets:
         x0, y0, x1, y1 = d.box
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and d.label == "cat" and d.position
-    again = ground(mgr, img, "the cat on the left", box_threshold=0.0, text_threshold=0.0)
+    again = ground_with_model(mgr, img, parse("the cat on the left"), box_threshold=0.0,
+                              text_threshold=0.0).detections
     assert [d.box for d in again] == [d.box for d in dets]
-    best = ground(mgr, img, "a cat", box_threshold=0.0, text_threshold=0.0, select="auto")
+    best = ground(mgr, img, "cat", box_threshold=0.0, text_threshold=0.0)
     assert best[0].score == max(d.score for d in best)
     assert mgr.loads["grounding"] == 1
 
@@ -55,7 +64,7 @@ def test_ground_returns_detections_selected_by_place(mgr):
 def test_ground_nothing_found_is_a_grounding_error(mgr):
     img, _ = small_case()
     with pytest.raises(GroundingError, match="found no 'cat'"):
-        ground(mgr, img, "a cat", box_threshold=1.01)
+        ground(mgr, img, "cat", box_threshold=1.01)
 
 
 def test_sam_boxes_points_and_cached_embedding(mgr, monkeypatch):

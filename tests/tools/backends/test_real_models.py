@@ -67,7 +67,7 @@ def test_real_grounding_dino():
     mgr = _manager("grounding")
     img = Image.new("RGB", (640, 480), "white")
     img.paste((200, 20, 20), (100, 100, 300, 300))
-    dets = ground(mgr, img, "a red square", box_threshold=0.2)
+    dets = ground(mgr, img, "red square", box_threshold=0.2)
     assert dets and dets[0].box[0] < 320
 
 
