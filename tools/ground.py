@@ -400,15 +400,7 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
             return _calibrate(image, ordered, note, method, pick_ref, chosen,
                               named_instance=pick_ref.has_instance or keep_order)
         if place is not None:
-            pdets, pnote = _ground_place(image, place, ref.label)
-            for d in pdets:
-                d.score = min(d.score, 0.4)
-            missing = what.split(" ", 1)[1]
-            return Grounding(pdets, f"{pnote} — no {missing} was found by the offline detectors",
-                             "geometry-fallback", ref, confidence=CONFIDENCE["geometry-fallback"],
-                             plausible=len(pdets),
-                             confirm=f"I could not find {what} offline, only the place "
-                                     f"{R.place_phrase(place)!r}; the whole of it would change")
+            return _place_fallback(image, ref, place, what.split(" ", 1)[1])
         raise GroundingError(
             f"cannot find {shown!r}: the offline detectors found no "
             f"{what.split(' ', 1)[1]} in the {w}x{h} image",
@@ -417,6 +409,8 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
                  "miss; offline, name a place such as 'the top-left corner' or give a box "
                  "'box x0,y0,x1,y1'")
     if place is not None:
+        if ref.noun:  # "the flag in the top-left corner": no offline grounding knows flags
+            return _place_fallback(image, ref, place, ref.noun)
         pdets, pnote = _ground_place(image, place, ref.label)
         ordered, chosen = R.pick(pdets, ref, size) if len(pdets) > 1 else (pdets, 0)
         g = Grounding(ordered, pnote, "geometry", ref, confidence=min(1.0, ordered[0].score + 0.1),
@@ -424,11 +418,6 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
         g.ambiguous = g.plausible > 1 and not ref.has_instance
         if place == "sky" and ordered[0].score <= 0.3:
             g.confirm = "no sky-coloured region above a clear horizon was found"
-        if ref.noun:
-            # "the flag in the top-left corner": the flag itself is not found, only the place
-            g.method, g.confidence = "geometry-fallback", CONFIDENCE["geometry-fallback"]
-            g.confirm = (f"I cannot find {ref.noun!r} offline, only the place "
-                         f"{R.place_phrase(place)!r}; the whole of it would change")
         return g
     raise GroundingError(
         f"cannot find {shown!r}: the offline grounding understands places, colours and "
@@ -437,6 +426,18 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
              "models`); offline, name a place such as 'the top-left corner', 'the left half', "
              "'the sky', a colour ('the red car'), or give a box 'box x0,y0,x1,y1' (corners) "
              "or 'rect x,y,w,h'")
+
+
+def _place_fallback(image: Image.Image, ref: Referent, place: str, missing: str) -> Grounding:
+    """A place standing in for an object the offline grounding cannot find: low scores, and a
+    person must confirm before the whole place changes."""
+    pdets, pnote = _ground_place(image, place, ref.label)
+    for d in pdets:
+        d.score = min(d.score, 0.4)
+    return Grounding(pdets, f"{pnote} — no {missing} was found offline", "geometry-fallback", ref,
+                     confidence=CONFIDENCE["geometry-fallback"], plausible=len(pdets),
+                     confirm=f"I cannot find the {missing} offline, only the place "
+                             f"{R.place_phrase(place)!r}; the whole of it would change")
 
 
 def _calibrate(image: Image.Image, ordered: list[Detection], note: str, method: str,
