@@ -20,6 +20,12 @@ opened on the scene's image, so requests never see each other's edits. Outcomes:
   * ``whole``: the size is unchanged and at least 30 % of the pixels changed. Here the map
     is "max channel |Δ| > 2": a gentle global adjustment ("a bit brighter", black and white
     of an almost grey backdrop) moves nearly every pixel, but by little.
+  * ``mode="cutout"``: the new version carries an alpha channel; at least 80 % of the
+    subject's own pixels are opaque (alpha >= 128) and at least 80 % of the pixels outside
+    the grown subject are transparent (alpha < 128).
+  * ``mode="background"``: the subject's parts stay as they were (at most 10 % of the
+    changed pixels, "max channel |Δ| > 2", inside the subject shrunk by the margin) and at
+    least 30 % of the pixels outside the grown subject changed.
   * ``outpaint:<side>``: the canvas grew on that side only (``horizontal`` = both left and
     right), by the asked fraction ±5 % of the original size when the request names one, and
     the original pixels are still there (mean |Δ| < 6 over the original's area).
@@ -55,7 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.scenes.scenes import SCENES, Request, Scene, Shape, photos_dir  # noqa: E402
+from bench.scenes.scenes import PHOTOS_HERE, SCENES, Request, Scene, Shape, photos_dir  # noqa: E402
 
 CHANGE_LEVEL = 12   # a pixel changed: max channel |Δ| above this
 WHOLE_LEVEL = 2     # for whole-image edits
@@ -139,8 +145,45 @@ def judge_outpaint(before: Image.Image, after: Image.Image, side: str, grow: flo
             "kept_mean_abs": None if kept is None else round(kept, 2)}
 
 
-def judge(req: Request, scene: Scene, before: Image.Image | None, after: Image.Image) -> dict[str, Any]:
-    """Whether a done edit is the right one, with the figures behind the verdict."""
+def _subject(scene: Scene, req: Request, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(own, grown, shrunk) maps of a cut-out's or background edit's subject parts."""
+    own = np.zeros((h, w), bool)
+    big = np.zeros((h, w), bool)
+    for part in scene.resolve(req.target):
+        o, b = part_masks(part, w, h)
+        own |= o
+        big |= b
+    k = max(3, int(0.05 * min(w, h)) | 1)
+    shrunk = cv2.erode(own.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    return own, big, shrunk
+
+
+def judge_cutout(scene: Scene, req: Request, alpha: Image.Image | None, w: int, h: int) -> dict[str, Any]:
+    if alpha is None:
+        return {"ok": False, "why": "the new version has no transparency"}
+    a = np.asarray(alpha.convert("L")) >= 128
+    own, big, _ = _subject(scene, req, w, h)
+    opaque_in = float(a[own].mean()) if own.any() else 0.0
+    clear_out = float((~a[~big]).mean()) if (~big).any() else 1.0
+    return {"ok": opaque_in >= 0.8 and clear_out >= 0.8, "opaque_inside": round(opaque_in, 3),
+            "transparent_outside": round(clear_out, 3)}
+
+
+def judge_background(scene: Scene, req: Request, before: Image.Image, after: Image.Image) -> dict[str, Any]:
+    w, h = before.size
+    changed = changed_map(before, after, WHOLE_LEVEL)
+    _, big, shrunk = _subject(scene, req, w, h)
+    n = int(changed.sum())
+    in_subject = float((changed & shrunk).sum() / n) if n else 0.0
+    outside = float(changed[~big].mean()) if (~big).any() else 0.0
+    return {"ok": n > 0 and in_subject <= 0.1 and outside >= WHOLE_MIN,
+            "changed_px": n, "in_subject": round(in_subject, 3), "outside_changed": round(outside, 3)}
+
+
+def judge(req: Request, scene: Scene, before: Image.Image | None, after: Image.Image,
+          alpha: Image.Image | None = None) -> dict[str, Any]:
+    """Whether a done edit is the right one, with the figures behind the verdict. ``alpha``:
+    the new version's transparency, if it has one."""
     if req.expect == "ask":
         return {"ok": False, "why": "an ambiguous or vague request was carried out instead of asked"}
     if before is None:
@@ -150,6 +193,10 @@ def judge(req: Request, scene: Scene, before: Image.Image | None, after: Image.I
         return judge_outpaint(before, after, target.split(":", 1)[1], req.grow)
     if before.size != after.size:
         return {"ok": False, "why": f"the size changed {before.size} -> {after.size}"}
+    if req.mode == "cutout":
+        return judge_cutout(scene, req, alpha, *after.size)
+    if req.mode == "background":
+        return judge_background(scene, req, before, after)
     if target == "whole":
         frac = float(changed_map(before, after, WHOLE_LEVEL).mean())
         return {"ok": frac >= WHOLE_MIN, "changed_fraction": round(frac, 3)}
@@ -190,6 +237,8 @@ def scene_image_path(scene: Scene, folder: Path) -> Path:
         return photos_dir() / scene.source.split(":", 1)[1]
     if scene.source.startswith("asset:") and scene.make is None:
         return REPO / "assets" / scene.source.split(":", 1)[1]
+    if scene.source.startswith("bench:") and scene.make is None:
+        return PHOTOS_HERE / scene.source.split(":", 1)[1]
     path = folder / f"{scene.id}.png"
     if not path.exists():
         scene.load()[0].save(path)
@@ -224,7 +273,9 @@ def run_request(scene: Scene, req: Request, *, workdir: Path | None = None,
             verdict = None
             if status == "done":
                 before, after = a.parent_image, a.image
-                verdict = judge(req, scene, before, after)
+                head = a.head
+                alpha = a.store.load_alpha(head) if getattr(head, "alpha_hash", None) else None
+                verdict = judge(req, scene, before, after, alpha)
                 if save_images is not None:
                     _save_pair(save_images, index, scene, req, before if before is not None else after, after)
                 if keep_images:
@@ -312,7 +363,8 @@ def _why(rec: dict[str, Any]) -> str:
     v = rec.get("verdict") or {}
     if "why" in v:
         return v["why"]
-    keys = ("changed_px", "inside", "cover", "changed_fraction", "size_after", "kept_mean_abs")
+    keys = ("changed_px", "inside", "cover", "changed_fraction", "size_after", "kept_mean_abs",
+            "opaque_inside", "transparent_outside", "in_subject", "outside_changed")
     return ", ".join(f"{k}={v[k]}" for k in keys if k in v)
 
 

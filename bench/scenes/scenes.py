@@ -22,6 +22,10 @@ A **request** says what the right outcome is:
 - ``target="outpaint:<side>"``: the canvas must grow on that side (``left``, ``right``,
   ``top``, ``bottom``, ``horizontal`` = both left and right, ``vertical``), by ``grow``
   (a fraction of the original size) when given, with the original pixels kept.
+- ``mode="cutout"`` (``cutout(...)``): the new version must carry transparency: opaque over
+  the target's parts, transparent over the rest ("remove the background", "cut out the cat").
+- ``mode="background"`` (``background(...)``): the parts are the subject; the edit must change
+  what lies around them and leave them alone ("blur the background").
 - ``expect="ask"``: ambiguous or vague; the only acceptable outcome is a question or a
   refusal -- an edit is wrong.
 
@@ -82,6 +86,9 @@ def polygon(*points: tuple[int, int]) -> Shape:
 Part = Union[Box, Shape, str]  # a box, a shape, or the name of an object the generator drew
 
 
+PHOTOS_HERE = REPO / "bench" / "scenes" / "photos"  # photos kept in the repository (README there)
+
+
 def photos_dir() -> Path:
     """The shared benchmark photos: ``$IMAGENT_SCENE_PHOTOS`` or ``../shared/benchmarks/images``."""
     env = os.environ.get("IMAGENT_SCENE_PHOTOS")
@@ -98,6 +105,7 @@ class Request:
     grow: float | None = None  # outpaint: expected growth as a fraction of the original size
     kind: str | None = None  # overrides the scene's kind in the tables
     note: str = ""
+    mode: str = "change"  # "change" | "cutout" | "background" (module docstring)
 
 
 def edit(text: str, *parts: Part, alts: tuple[tuple[Part, ...], ...] = (), min_cover: float = 0.2,
@@ -113,6 +121,14 @@ def outpaint(text: str, side: str, grow: float | None = None, note: str = "") ->
     return Request(text, "edit", f"outpaint:{side}", grow=grow, kind="outpaint", note=note)
 
 
+def cutout(text: str, *parts: Part, kind: str | None = None, note: str = "") -> Request:
+    return Request(text, "edit", tuple(parts), kind=kind, note=note, mode="cutout")
+
+
+def background(text: str, *parts: Part, kind: str | None = None, note: str = "") -> Request:
+    return Request(text, "edit", tuple(parts), kind=kind, note=note, mode="background")
+
+
 def ask(text: str, kind: str | None = None, note: str = "") -> Request:
     return Request(text, "ask", None, kind=kind, note=note)
 
@@ -121,7 +137,7 @@ def ask(text: str, kind: str | None = None, note: str = "") -> Request:
 class Scene:
     id: str
     kind: str
-    source: str  # "photo:<file>", "asset:<file>" or "synthetic"
+    source: str  # "photo:<file>", "asset:<file>", "bench:<file>" (bench/scenes/photos) or "synthetic"
     requests: list[Request]
     make: Callable[..., tuple[Image.Image, dict[str, Box]]] | None = None
     description: str = ""
@@ -139,6 +155,8 @@ class Scene:
                 base = _open_rgb(photos_dir() / self.source.split(":", 1)[1])
             elif self.source.startswith("asset:"):
                 base = _open_rgb(REPO / "assets" / self.source.split(":", 1)[1])
+            elif self.source.startswith("bench:"):
+                base = _open_rgb(PHOTOS_HERE / self.source.split(":", 1)[1])
             if self.make is not None:
                 image, objects = self.make(base) if base is not None else self.make()
             else:
@@ -463,6 +481,17 @@ ASTRO_SHUTTLE = (350, 0, 478, 292)     # the shuttle model on the right
 CAM_MAN = (0, 58, 336, 512)            # the man, hair to the bottom edge, hand on the camera included
 CAM_TRIPOD = (228, 135, 412, 512)      # the camera on its tripod
 CAM_SKY = (0, 0, 512, 200)             # the sky, above the buildings (his head stands in it)
+CAM_FACE = (178, 92, 262, 200)         # his face in profile, eye to chin
+CAM_HEAD = (150, 60, 265, 202)         # face and hair
+CAM_SUBJECT = polygon((150, 62), (265, 62), (330, 140), (330, 230), (412, 512), (0, 512), (0, 200),
+                      (100, 118))       # the man with his camera and tripod
+# grace_hopper.jpg (512×600, bench/scenes/photos)
+GH_FACE = (170, 125, 365, 335)         # her face, cap brim to chin
+GH_HEAD = (148, 15, 380, 345)          # with the cap
+GH_PERSON = polygon((150, 60), (230, 18), (350, 38), (378, 110), (372, 330), (470, 372), (512, 400),
+                    (512, 600), (15, 600), (30, 420), (120, 350), (165, 330), (150, 150))
+GH_BADGE_TEXT = (106, 492, 164, 510)   # "COMD HOPPER" on her name badge
+GH_BADGE = (78, 483, 168, 517)
 # skimage_chelsea.png (451×300)
 CAT_EYE_LEFT = (133, 86, 211, 150)
 CAT_EYE_RIGHT = (293, 108, 345, 165)
@@ -497,6 +526,7 @@ SCENES: list[Scene] = [
         edit("blur her face", ASTRO_FACE, alts=((ASTRO_HEAD,),), kind="faces"),
         edit("remove the flag on the left", ASTRO_FLAG, kind="places/boxes"),
         edit("get rid of the space shuttle model on the right", ASTRO_SHUTTLE, kind="main subject"),
+        background("blur the background", ASTRO_PERSON_HELMET, kind="main subject"),
     ], description="Eileen Collins in an orange suit, a US flag behind her on the left, a shuttle model on the right"),
     Scene("astronaut_asset", "global", "asset:astronaut.png", [
         whole("make it a bit brighter"),
@@ -509,8 +539,11 @@ SCENES: list[Scene] = [
         edit("remove the tripod", CAM_TRIPOD, kind="main subject"),
         edit("make the sky a little lighter", CAM_SKY, kind="places/boxes"),
         outpaint("extend the picture to the right by 25%", "right", grow=0.25),
+        edit("blur the man's face", CAM_FACE, alts=((CAM_HEAD,),), kind="faces"),
+        cutout("remove the background", CAM_SUBJECT, kind="main subject"),
     ], description="a man with a film camera on a tripod, grass, buildings and sky behind"),
     Scene("chelsea", "cats", "photo:skimage_chelsea.png", [
+        ask("remove the man", kind="people", note="there is no person in the photo"),
         edit("make the cat's eyes blue", CAT_EYE_LEFT, CAT_EYE_RIGHT,
              note="reproduction: a Haar false positive painted a blue square on the cheek"),
         edit("give the cat a pink nose", CAT_NOSE),
@@ -525,6 +558,7 @@ SCENES: list[Scene] = [
         edit("clear out the bottom right corner", _corner(600, 400, "bottom-right"), kind="places/boxes"),
         ask("fix this", kind="ambiguous"),
         whole("make it black and white"),
+        background("blur the background", COFFEE_SAUCER, kind="main subject"),
     ], description="an espresso cup on a red saucer with a spoon, on a wooden table"),
     Scene("rocket", "main subject", "photo:skimage_rocket.jpg", [
         edit("remove the rocket", ROCKET),
@@ -542,6 +576,16 @@ SCENES: list[Scene] = [
         edit("remove the clock", CLOCK),
         whole("increase the contrast"),
     ], description="a motion-blurred clock on a grey wall"),
+    Scene("grace_hopper", "people", "bench:grace_hopper.jpg", [
+        edit("blur her face", GH_FACE, alts=((GH_HEAD,),), kind="faces"),
+        edit("pixelate the woman's face", GH_FACE, alts=((GH_HEAD,),), kind="faces"),
+        edit("remove the woman", GH_PERSON, min_cover=0.4),
+        edit("remove the text", GH_BADGE_TEXT, alts=((GH_BADGE,),), kind="text", min_cover=0.15),
+        cutout("remove the background", GH_PERSON, kind="main subject"),
+        cutout("cut out the person", GH_PERSON),
+        background("blur the background", GH_PERSON, kind="main subject"),
+        whole("make it warmer"),
+    ], description="Grace Hopper's official portrait: cap, glasses, a name badge; a flag and blue backdrop"),
     Scene("hubble", "ambiguous", "photo:skimage_hubble_deep_field.jpg", [
         ask("remove the galaxy", note="hundreds of galaxies"),
         whole("give it a sepia tone"),
