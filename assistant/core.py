@@ -133,6 +133,8 @@ class Assistant:
         # Ask "which one?" / "is it this one?" when grounding is ambiguous or weak (tools/check.py);
         # False acts on the best candidate without asking (for scripted use that accepts guesses).
         self.ask_which_one = True
+        # What the last ``save`` wrote: path, version, alpha, alpha_flattened (JPEG), note.
+        self.last_save: dict[str, Any] = {}
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -205,7 +207,7 @@ class Assistant:
         path = self.store.path(self.session, head)
         return PlanContext(image_size=(head.width, head.height), version_seq=head.seq,
                            history=[v.request for v in path[1:]], seed=self.settings.seed,
-                           last_plan=self._last_plan)
+                           last_plan=self._last_plan, has_alpha=bool(head.alpha_hash))
 
     @property
     def models(self):
@@ -305,7 +307,8 @@ class Assistant:
                 version = edit["version"]
                 branched |= version.branched
                 replies_.extend(replies.edit_done(pending, version, branched=version.branched,
-                                                  alpha_dropped=bool(metrics.get("alpha_dropped"))))
+                                                  alpha_dropped=bool(metrics.get("alpha_dropped")),
+                                                  alpha=metrics.get("alpha")))
             pending = []
 
         for step in plan.steps:
@@ -364,8 +367,11 @@ class Assistant:
         """Run and check the steps on the head's image; commit only if every check passed."""
         parent = self.head
         image = self.store.load_image(parent)
+        parent_alpha = self.store.load_alpha(parent)
+        # The alpha flows through the calls (tools/runner.py apply_result): kept by edits that
+        # keep the geometry, set by a transparent cut-out, cleared by a flattening one.
         state = ToolState(image=image, original=image, cancel=self._cancel, models=self.models,
-                          events=lambda e: self._emit(events, **e))
+                          events=lambda e: self._emit(events, **e), alpha=parent_alpha)
         runner = self.runner
         outcomes = []
         t_run = time.perf_counter()
@@ -387,13 +393,17 @@ class Assistant:
             "request_seed": getattr(self, "_request_seed", self.settings.seed)}
         if not all(o.passed for o in outcomes):
             return {"version": None, "metrics": metrics, "outcomes": outcomes}
-        geometry_changed = any(r.geometry_changed for r in records)
-        alpha = None
-        if parent.alpha_hash:
-            if state.image.size == image.size and not geometry_changed:
-                alpha = self.store.load_alpha(parent)
-            else:
-                metrics["alpha_dropped"] = True
+        alpha = state.alpha
+        cutouts = [r for r in records if r.result is not None and "rgba" in r.result.extra]
+        if alpha is not None and cutouts:  # the last cut-out decides: transparent...
+            metrics["alpha"] = "cut out"
+        elif cutouts and (parent_alpha is not None or len(cutouts) > 1):
+            metrics["alpha"] = "flattened"  # ...or a transparency filled with a colour
+        elif alpha is not None:
+            metrics["alpha"] = "kept"
+        elif parent_alpha is not None:
+            metrics["alpha"] = "dropped"
+            metrics["alpha_dropped"] = True  # it could not follow a geometry change
         mask = state.mask if state.mask is not None and \
             state.mask.shape == (state.image.height, state.image.width) else None
         backends: dict[str, Any] = {}
@@ -417,22 +427,41 @@ class Assistant:
         return {"version": version, "metrics": metrics, "outcomes": outcomes}
 
     # -- replay and export -------------------------------------------------------------------------
-    def run_calls(self, image: Image.Image, tool_calls: list[dict]) -> Image.Image:
-        """Re-run stored ToolCalls on an image (what replay does for each version)."""
-        return self.runner.replay(image, tool_calls, models=self.models)
+    def run_calls(self, image: Image.Image, tool_calls: list[dict], *,
+                  alpha: Image.Image | None = None, with_alpha: bool = False):
+        """Re-run stored ToolCalls on an image (what replay does for each version); with
+        ``with_alpha=True`` from the parent's ``alpha``, returning ``(image, alpha)``."""
+        return self.runner.replay(image, tool_calls, models=self.models, alpha=alpha,
+                                  with_alpha=with_alpha)
 
     def replay(self, *, verify: bool = False):
-        return self.store.replay(self.session, lambda image, version: self.run_calls(image, version.tool_calls),
-                                 verify=verify)
+        """Re-run every version's calls root → head from the replayed parent image (and the
+        parent's stored alpha); ``verify`` compares the pixels and the alpha bit for bit."""
+        def one(image: Image.Image, version: Version):
+            parent = self.store.get_version(self.session, version.parent_id) if version.parent_id else None
+            alpha = self.store.load_alpha(parent) if parent is not None else None
+            return self.run_calls(image, version.tool_calls, alpha=alpha, with_alpha=True)
+
+        return self.store.replay(self.session, one, verify=verify)
 
     def save(self, path: str | Path, *, version: str | int | None = None) -> Path:
-        """Write a version's image (default: the current one) with provenance; alpha restored."""
-        from imagent.tools.imageio import save_image
+        """Write a version's image (default: the current one) with provenance; alpha restored.
+
+        PNG and WebP keep the transparency; JPEG cannot, so it is flattened onto white and
+        ``last_save`` says so (``alpha_flattened``, ``note``), as does an ``on_event`` note."""
+        from imagent.tools.imageio import alpha_flatten_note, save_image
 
         v = self.head if version is None else self.store.get_version(self.session, version)
-        return save_image(self.store.load_image(v), path, alpha=self.store.load_alpha(v),
-                          provenance={"imagent:session": self.session.id, "imagent:version": v.id,
-                                      "imagent:request": v.request})
+        alpha = self.store.load_alpha(v)
+        out = save_image(self.store.load_image(v), path, alpha=alpha,
+                         provenance={"imagent:session": self.session.id, "imagent:version": v.id,
+                                     "imagent:request": v.request})
+        note = alpha_flatten_note(out, alpha)
+        self.last_save = {"path": str(out), "version": v.id, "alpha": alpha is not None,
+                          "alpha_flattened": note is not None, "note": note}
+        if note and self.on_event is not None:
+            self.on_event({"kind": "note", "message": note})
+        return out
 
     def export(self, path: str | Path, *, script: bool = False) -> Path:
         """Export the session as a bundle (zip) or, with ``script=True``, as a YAML request script."""

@@ -2,8 +2,8 @@
 
 Every sentence a user reads about an edit is written here: the steps done and the version
 they made, a failed result check (never a silent success), a branch made by a concurrent
-writer, dropped transparency, the planner that planned, and the read-only answers (history,
-compare). Figures go to the version's metrics; these functions only word them.
+writer, transparency cut out, filled in or dropped, the planner that planned, and the
+read-only answers (history, compare). Figures go to the version's metrics; these functions only word them.
 """
 
 from __future__ import annotations
@@ -39,8 +39,16 @@ def failed(outcomes: list) -> str:
                "wording." if local else "Try a stronger wording (\"much warmer\") or another edit."))
 
 
-def edit_done(steps: list, version: Any, *, branched: bool, alpha_dropped: bool) -> list[str]:
+def edit_done(steps: list, version: Any, *, branched: bool, alpha_dropped: bool,
+              alpha: str | None = None) -> list[str]:
+    """The steps done and the version they made; ``alpha`` is the version's transparency
+    outcome (``metrics["alpha"]``: "cut out", "flattened", "kept", "dropped" or None)."""
     parts = [f"{'; '.join(s.description for s in steps)} → version {version.seq}"]
+    if alpha == "cut out":
+        parts[0] += (": the rest is transparent (alpha) — export as PNG or WebP to keep it "
+                     "(JPEG flattens it onto white)")
+    elif alpha == "flattened":
+        parts.append("the image is opaque again (no transparency left)")
     if branched:
         parts.append(f"another process changed this session meanwhile: your edit is kept as "
                      f"branch version {version.seq} (run `imagent checkout {version.seq}` to "

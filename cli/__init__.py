@@ -215,15 +215,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
         code = status_exit_code(final)
         skipped = len(args.requests) - len(turns)
         out = str(assistant.save(out_target)) if out_target and code == 0 else None
+        note = assistant.last_save.get("note") if out else None
         if args.json:
             _print_json({"session": {"id": assistant.session.id, "name": assistant.session.name},
                          "turns": [{**t.to_dict(), "status": st} for t, st in zip(turns, statuses, strict=True)],
                          "status": final, "exit_code": code, "skipped": args.requests[len(turns):],
-                         "output": out, "head": assistant.head.to_dict()})
+                         "output": out, "alpha_flattened": note is not None,
+                         "notes": [note] if note else [], "head": assistant.head.to_dict()})
         else:
             print(f"session {assistant.session.name}: now at {_version_line(assistant.head)}")
             if out:
                 print(f"wrote {out}")
+            if note:
+                print(f"note: {note}")
             if code:
                 _explain_stop(final, assistant.session.name, skipped, bool(out_target))
     return code
@@ -256,9 +260,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.image:
         from imagent.tools.imageio import load_image
 
-        image = load_image(args.image, max_pixels=settings.max_pixels).image
-        size = image.size
-    ctx = PlanContext(image_size=size, seed=settings.seed, image=image if args.image else None)
+        loaded = load_image(args.image, max_pixels=settings.max_pixels)
+        image, size = loaded.image, loaded.image.size
+    ctx = PlanContext(image_size=size, seed=settings.seed, image=image if args.image else None,
+                      has_alpha=(loaded.alpha is not None) if args.image else None)
     requests = [line.strip() for line in sys.stdin if line.strip()] if args.request == "-" else [args.request]
     for request in requests:
         plan = planner.plan(request, ctx)
@@ -323,19 +328,24 @@ def cmd_move(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from imagent.tools.imageio import save_image
+    from imagent.tools.imageio import alpha_flatten_note, save_image
 
     store = _store(args)
     with _closing(store):
         sess = _session(store, args)
         v = store.get_version(sess, args.version)
-        path = save_image(store.load_image(v), args.output, alpha=store.load_alpha(v),
+        alpha = store.load_alpha(v)
+        path = save_image(store.load_image(v), args.output, alpha=alpha,
                           provenance={"imagent:session": sess.id, "imagent:version": v.id,
                                       "imagent:request": v.request})
+        note = alpha_flatten_note(path, alpha)  # JPEG: flattened onto white, never silently
         if args.json:
-            _print_json({"version": v.to_dict(), "output": str(path)})
+            _print_json({"version": v.to_dict(), "output": str(path), "alpha": alpha is not None,
+                         "alpha_flattened": note is not None, "notes": [note] if note else []})
         else:
             print(f"wrote {_version_line(v)} to {path}")
+            if note:
+                print(f"note: {note}")
     return 0
 
 

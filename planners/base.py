@@ -82,6 +82,9 @@ class PlanContext:
     # Optional, for planners that look at the image (the LLM planner runs ``ground`` on it
     # to give the model real detections): the current RGB image. Planners never open sessions.
     image: Any = None
+    # Whether the current version has transparency (an alpha plane): "add a white background"
+    # then fills it in. None = unknown (``imagent plan`` without an image).
+    has_alpha: bool | None = None
 
 
 class Planner(Protocol):

@@ -167,7 +167,7 @@ _ADJUSTMENTS: tuple[_Adjust, ...] = (
     _Adjust(_p(r"invert(?:ed)?(?: the colou?rs)?|negative"), "invert"),
     _Adjust(_p(r"auto[- ]?contrast|auto[- ]?levels|fix the levels|auto[- ]?enhance|auto[- ]?correct"), "autocontrast"),
     _Adjust(_p(r"vignett(?:e|ing)"), "vignette"),
-    _Adjust(_p(r"denoise|de-noise|(?:remove|reduce|less) (?:the )?(?:noise|grain)|noise reduction|less noisy|grainy"), "denoise"),
+    _Adjust(_p(r"denoise|de-noise|(?:remove|reduce|less) (?:the )?(?:background )?(?:noise|grain)|noise reduction|less noisy|grainy"), "denoise"),
     _Adjust(_p(r"dehaze|de-haze|(?:remove|reduce) (?:the )?haze|less hazy|clear (?:up )?the haze"), "dehaze"),
     _Adjust(_p(r"white balance|colou?r cast|auto[- ]?wb"), "auto_white_balance"),
     _Adjust(_p(r"low[- ]light|too dark|underexposed|night shot|brighten (?:up )?the shadows|lift the shadows"), "low_light"),
@@ -208,7 +208,8 @@ _V_REMOVE = (r"remove|removing|erase|delete|get rid of|take out|take away|take o
              r"do away with|clean up|clean off|clean|rid (?:the (?:image|picture|photo|scene) )?of|"
              r"drop|pluck|scrub|edit out|paint out|retouch out|blot out")
 _V_EXTRACT = (r"extract|cut out|isolate|segment out|segment|crop out|separate|pull out|lift out|"
-              r"mask out|select only|keep only|matte out|cut around|clip out")
+              r"mask out|select only|keep only|keep just|keep nothing but|matte out|"
+              r"cut around|clip out")
 _V_ADD = (r"add|adding|insert|put|place|draw|paint in|include|create|plant|hang|install|display|"
           r"position|introduce|incorporate|attach|throw in|bring in|sprinkle|scatter|spawn|"
           r"generate|stick|pin|set up|build|grow|fill it with|fill with|fill|let there be|"
@@ -234,6 +235,63 @@ _V_ADJUST = (r"brighten|darken|lighten|sharpen|blur|soften|increase|decrease|boo
 _V_MOVE = r"move|relocate|shift|take|send|bring|transport|teleport|drag|carry|teleport"
 _V_OUTPAINT = (r"extend|expand|outpaint|widen|uncrop|zoom out|enlarge the canvas|"
                r"pad|grow the canvas|make room")
+
+# ----------------------------------------------------------------------------- transparency
+# "remove the background" is a cut-out (extract: everything but the subject becomes
+# transparent), not the inpainting of a region called "the background"; the subject is
+# MAIN_SUBJECT unless named ("remove the background behind the dog"). Each pattern is a whole
+# clause; its group ``x``, when set, is what to keep. False friends ("remove the background
+# noise", "remove the background person") do not match: the background must end the clause.
+MAIN_SUBJECT = "the main subject"
+_BG = r"(?:back ?grounds?|bg|backdrop)"
+_BG_DET = r"(?:(?:the|its|this|that|his|her|their|my|our|your|a|an) )?"
+_BG_WHO = r"(?P<x>it|this|that|them|him|her|the (?:image|picture|photo|pic|shot)|.+?)"
+_CUTOUT = [re.compile(p) for p in (
+    # remove / delete / erase the background [from the photo | behind the dog]
+    rf"^(?:remove|delete|erase|get rid of|take away|take out|cut away|cut out|strip(?: away| off"
+    rf"| out)?|eliminate|ditch|drop|lose|knock out|nuke|kill) {_BG_DET}{_BG}"
+    rf"(?: (?:(?:from|of|in|off) (?:the |this |that |my )?(?:image|picture|photo|pic|shot|"
+    rf"portrait|product(?: shot| photo)?|it)|(?:behind|around) {_BG_WHO}))?$",
+    rf"^{_BG} (?:removal|remover|removed|cut ?out)$",
+    rf"^(?:no|without(?: the| a)?) {_BG}$",
+    # make the background transparent / see-through
+    rf"^(?:make|turn|set|render|change|convert) {_BG_DET}{_BG}(?: behind {_BG_WHO})? "
+    rf"(?:to |into )?(?:be )?(?:transparent|see[- ]through|invisible|alpha|clear|empty)$",
+    # "transparent background", "give it a transparent background", "put the cat on a transparent bg"
+    rf"^(?:(?:give|make|put|place|set|cut out|isolate|extract) {_BG_WHO} (?:on |onto |against |with |"
+    rf"to (?:have )?)?|(?:with |use |add |i want |want )?)(?:a |an )?(?:transparent|see[- ]through|"
+    rf"empty|alpha) {_BG}$",
+    # remove everything but the cat; cut the cat out (of the picture)
+    rf"^(?:remove|delete|erase|hide|get rid of|clear) (?:everything|all|anything|the rest)(?: else)?"
+    rf"(?: of (?:the |this )?(?:image|picture|photo))? (?:but|except(?: for)?|other than|"
+    rf"apart from|besides|save|aside from) {_BG_WHO}$",
+    rf"^cut {_BG_WHO} out(?: of (?:the |this )?(?:image|picture|photo|pic|shot|scene|frame|{_BG}))?$",
+)]
+# On a version with transparency: fill it in ("add a white background", "make it opaque").
+# ``_FLATTEN_ALWAYS`` only means that; ``_FLATTEN_IF_ALPHA`` means it only when the image has
+# an alpha plane (on an opaque image "make the background white" is a background edit).
+_FILL = rf"(?P<c>#[0-9a-f]{{3,6}}|(?:(?:light|dark|pale|bright|deep) )?(?:{COLOURS}))"
+_FLATTEN_ALWAYS = [re.compile(p) for p in (
+    rf"^(?:make|turn|set) (?:it|this|the (?:image|picture|photo)|{_BG_DET}{_BG}) (?:fully |completely )?"
+    rf"(?:opaque|non-?transparent|solid)(?: (?:with|in|using) {_FILL})?$",
+    rf"^(?:remove|drop|get rid of|undo|flatten|fill(?: in)?) {_BG_DET}(?:transparency|transparent "
+    rf"(?:parts?|areas?|pixels|regions?|bits)|alpha(?: channel)?)(?: (?:with|in|using|onto) {_FILL})?$",
+    rf"^flatten(?: (?:it|this|the (?:image|picture|photo)|the layers?))?(?: (?:on|onto|against|with) "
+    rf"(?:a |an )?{_FILL}(?: {_BG})?)?$",
+)]
+# ...or give it back: the pixels under the transparency were kept, so this is lossless.
+_RESTORE_IF_ALPHA = [re.compile(p) for p in (
+    rf"^(?:undo|revert|reverse) {_BG_DET}(?:cut[- ]?out|background removal|transparency|{_BG} removal)$",
+    rf"^(?:restore|bring back|put back|show|unhide|reveal) {_BG_DET}{_BG}(?: again)?$",
+    rf"^(?:bring|put|get) {_BG_DET}{_BG} back$",
+    rf"^make {_BG_DET}{_BG} visible(?: again)?$",
+)]
+_FLATTEN_IF_ALPHA = [re.compile(p) for p in (
+    rf"^(?:(?:add|use|give (?:it|this|them)|put (?:it|this|them) (?:on|onto|against)|place (?:it|this|them) "
+    rf"(?:on|onto|against)|with|i want) )?(?:a |an )?{_FILL} {_BG}$",
+    rf"^(?:make|turn|set|change|paint|colou?r) {_BG_DET}{_BG} (?:to |into )?{_FILL}$",
+    rf"^fill {_BG_DET}{_BG} (?:with|in) {_FILL}$",
+)]
 
 _SPLIT_VERBS = "|".join((_V_REMOVE, _V_EXTRACT, _V_REPLACE, _V_OUTPAINT,
                          r"add|insert|put|place|make|turn|change|convert|transform|colou?r|paint|"
@@ -651,6 +709,30 @@ def _extract_step(t: _Target, background: str | None = None) -> Step:
     return _step_from_target("extract", t, calls=calls, description=f"cut out {t.full or t.phrase}")
 
 
+def _fill_colour(word: str | None) -> str | None:
+    """A colour the extract tool can fill with (a CSS name or #hex), or None."""
+    if not word:
+        return None
+    from imagent.tools.insert import parse_color
+
+    for c in (word.strip(), word.replace(" ", ""), word.split()[-1]):
+        try:
+            parse_color(c)
+            return c
+        except Exception:  # noqa: BLE001 - not a colour the tool knows: try the next spelling
+            continue
+    return None
+
+
+def _flatten_step(colour: str) -> Step:
+    """Fill the transparent part with ``colour``: the mask is the image's own alpha, and a
+    cut-out onto a colour is opaque (the new version has no alpha)."""
+    calls = [ToolCall(name="build_mask", args={"source": "alpha"}),
+             ToolCall(name="extract", args={"background": colour})]
+    return Step(kind="extract", calls=calls, color=colour,
+                description=f"fill the transparent part with {colour}")
+
+
 def _adjust_step(text: str, adj: _Adjust, region: _Target | None = None,
                  strength: float | None = None) -> Step:
     strength = _strength(text) if strength is None else strength
@@ -928,6 +1010,9 @@ class RulesPlanner:
 
     # -- edits ------------------------------------------------------------------------
     def _edit(self, text: str, ctx: PlanContext, done: list[Step]) -> Step | None:
+        step = self._transparency(text, ctx, done)
+        if step is not None:
+            return step
         for matcher in (self._outpaint, self._extract, self._geometry, self._remove, self._replace,
                         self._text, self._add, self._move, self._change, self._adjust_verb,
                         self._declarative, self._nominal):
@@ -964,13 +1049,49 @@ class RulesPlanner:
                 return None
         obj = re.sub(r"\s+from (?:the )?(?:image|picture|photo|scene|shot|frame)\b.*$", "", m.group(1))
         obj = re.sub(r"^(?:both|all)\s+(?=the\b)", "", obj)
-        if re.match(r"^(?:the )?(?:colou?rs?|saturation|noise|grain|haze|blur|colou?r cast)\b", obj):
-            return None  # "remove the colour" is an adjustment
+        if re.match(r"^(?:the )?(?:background )?(?:colou?rs?|saturation|noise|grain|haze|blur|"
+                    r"colou?r cast)\b", obj):
+            return None  # "remove the colour", "remove the background noise": an adjustment
         t = self._it(obj, ctx)
         if t is None or not (t.phrase or t.full):
             raise _Ask("What should I remove? Describe it (\"the man on the left\") or give a "
                        "place (\"the top-left corner\").")
         return _remove_step(t, ctx)
+
+    def _transparency(self, text: str, ctx: PlanContext, done: list[Step]) -> Step | None:
+        """A cut-out of the subject ("remove the background": ``_CUTOUT``), or filling an
+        existing transparency in ("add a white background": ``_FLATTEN_*``)."""
+        for rx in _CUTOUT:
+            m = rx.match(text)
+            if m is None:
+                continue
+            x = (m.groupdict().get("x") or "").strip()
+            t = None if not x or _is_whole(x) else self._it(x, ctx)
+            if t is None or not (t.phrase or t.full):
+                step = _extract_step(_target(MAIN_SUBJECT))
+                step.description = f"remove the background (cut out {MAIN_SUBJECT})"
+                return step
+            return _extract_step(t)
+        last_cut = next((c for s in reversed(done) for c in reversed(s.calls) if c.name == "extract"), None)
+        alpha = (last_cut.args.get("background", "transparent") == "transparent" if last_cut
+                 else ctx.has_alpha)
+        if alpha and any(rx.match(text) for rx in _RESTORE_IF_ALPHA):
+            calls = [ToolCall(name="build_mask", args={"source": "full"}),
+                     ToolCall(name="extract", args={})]
+            return Step(kind="extract", calls=calls,
+                        description="bring the background back (opaque, the original pixels)")
+        for rx in _FLATTEN_ALWAYS + (_FLATTEN_IF_ALPHA if alpha else []):
+            m = rx.match(text)
+            if m is None:
+                continue
+            colour = _fill_colour(m.groupdict().get("c"))
+            if colour is None and rx in _FLATTEN_IF_ALPHA:
+                return None
+            if alpha is False:
+                raise _Ask("This image has no transparent part to fill in. What should I change?",
+                           _CHOICES)
+            return _flatten_step(colour or "white")
+        return None
 
     def _extract(self, text: str, ctx: PlanContext) -> Step | None:
         m = re.match(rf"^(?:{_V_EXTRACT})\s+(.+)$", text)

@@ -190,8 +190,10 @@ class ReplayReport:
 
     Iterating (or ``rows``/``steps``) gives one dict per step:
     ``{"id", "seq", "expected_hash", "got_hash", "match"}`` (plus ``"error"``
-    if the runner raised an imagent error; replay stops there). Hashes are
-    ``pixel_digest`` values; ``expected_hash``/``match`` are None unless ``verify``.
+    if the runner raised an imagent error; replay stops there; plus
+    ``got_alpha_hash``/``expected_alpha_hash`` when the runner returns ``(image, alpha)``,
+    and then ``match`` needs both). Hashes are ``pixel_digest`` values;
+    ``expected_hash``/``match`` are None unless ``verify``.
     """
 
     session_id: str
@@ -1067,7 +1069,8 @@ class Store:
         """Re-run the path root -> head with ``runner``, each step fed the parent's replayed image.
 
         Never modifies the session. With ``verify`` each replayed image's
-        ``pixel_digest`` is compared with the stored one.
+        ``pixel_digest`` is compared with the stored one. ``runner`` returns the image, or
+        ``(image, alpha)`` to have the version's alpha (None = opaque) checked as well.
         """
         from imagent.errors import ImagentError
 
@@ -1086,13 +1089,27 @@ class Store:
                 step["match"] = False if verify else None
                 report.steps.append(step)
                 break
+            # A runner that reproduces transparency returns (image, alpha or None): the alpha
+            # is then compared too (``alpha_hash``); a plain image leaves the alpha unchecked.
+            with_alpha = isinstance(got, tuple)
+            got_alpha = None
+            if with_alpha:
+                got, got_alpha = got
             if not isinstance(got, Image.Image):
                 raise UsageError(f"The replay runner returned {type(got).__name__}, not a PIL image.")
             if got.mode != "RGB":
                 got = got.convert("RGB")
             step["got_hash"] = pixel_digest(got)
+            if with_alpha:
+                step["got_alpha_hash"] = pixel_digest(got_alpha.convert("L")) if got_alpha else None
             if verify:
                 step["match"] = step["got_hash"] == step["expected_hash"]
+                if with_alpha:
+                    expected_alpha = self.load_alpha(v)
+                    step["expected_alpha_hash"] = (pixel_digest(expected_alpha)
+                                                   if expected_alpha is not None else None)
+                    step["match"] = step["match"] and \
+                        step["got_alpha_hash"] == step["expected_alpha_hash"]
             report.steps.append(step)
             current = got
         report.image = current

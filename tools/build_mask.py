@@ -45,10 +45,11 @@ DESCRIPTION = (
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["detections", "all", "box", "full"] = Field(
+    source: Literal["detections", "all", "box", "full", "alpha"] = Field(
         "detections", description="Where the region comes from: one detection of the last "
                                   "ground result ('detections', see index), the union of all "
-                                  "of them ('all'), the 'box' argument, or the 'full' image.")
+                                  "of them ('all'), the 'box' argument, the 'full' image, or "
+                                  "the image's own transparency ('alpha': opaque = 1).")
     index: int = Field(0, ge=0, le=100, description="Which detection to use (0 = the selected one).")
     box: list[int] | None = Field(None, min_length=4, max_length=4,
                                   description="For source='box': x0,y0,x1,y1 in pixels "
@@ -107,7 +108,7 @@ def build_mask(image: Image.Image, *, source: str = "detections",
                erode: int = 0, erode_frac: float = 0.0, refine: str = "none",
                fill_holes: bool = False, shadow: bool = False, combine: str = "replace",
                current: np.ndarray | None = None, info: dict | None = None,
-               models: Any = None) -> np.ndarray:
+               models: Any = None, alpha: Image.Image | None = None) -> np.ndarray:
     """The mask (float32 H x W in [0, 1]) for ``image``; raises if it would select nothing.
 
     ``current`` is the mask to combine with; ``info`` (a dict) receives figures such as
@@ -140,9 +141,16 @@ def build_mask(image: Image.Image, *, source: str = "detections",
         base = M.box_mask(size, box, shape=shape)
     elif source == "full":
         base = np.ones((size[1], size[0]), np.float32)
+    elif source == "alpha":
+        if alpha is None:
+            raise MaskError("build_mask: this image has no transparency (no alpha) to build a "
+                            "mask from", hint="cut something out first (\"cut out the dog\", "
+                                              "\"remove the background\")")
+        base = M.check_mask(np.asarray(alpha.convert("L")), size, name="alpha",
+                            allow_empty=True, allow_full=True)
     else:
         raise ToolArgumentError(f"build_mask: unknown source {source!r}",
-                                hint="use 'detections', 'box' or 'full'")
+                                hint="use 'detections', 'box', 'full' or 'alpha'")
     if refine == "grabcut":
         before = float((base >= 0.5).sum())
         base = M.grabcut_refine(image, base)
@@ -254,12 +262,14 @@ def run(args: Args, state: ToolState) -> ToolResult:
                    dilate_frac=args.dilate_frac, feather=args.feather, invert=args.invert,
                    shape=args.shape, erode=args.erode, erode_frac=args.erode_frac,
                    refine=refine, fill_holes=args.fill_holes, shadow=args.shadow,
-                   combine=args.combine, current=state.mask, info=info, models=state.models)
+                   combine=args.combine, current=state.mask, info=info, models=state.models,
+                   alpha=state.alpha)
     bb = M.mask_bbox(m, 1e-6)
     frac = float((m >= 0.5).mean())
     what = (f"detection {args.index}" if args.source == "detections" else
             "all detections" if args.source == "all" else
-            f"box {args.box}" if args.source == "box" else "the full image")
+            f"box {args.box}" if args.source == "box" else
+            "the image's transparency" if args.source == "alpha" else "the full image")
     res = ToolResult(mask=m, backend=engine,
                      message=f"mask from {what}" + _REFINED_BY.get(refine, "")
                              + f": {frac:.1%} of the image, bbox {list(bb) if bb else None}",

@@ -276,6 +276,20 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, *,
     return target
 
 
+def alpha_flatten_note(path: str | os.PathLike, alpha: Image.Image | np.ndarray | None) -> str | None:
+    """The note to show when saving ``alpha`` to ``path`` loses it (JPEG holds no alpha: the
+    image is flattened onto white), else None. Never silent: the CLI prints it and puts
+    ``"alpha_flattened": true`` in its JSON."""
+    if alpha is None or SAVE_FORMATS.get(Path(path).suffix.lower()) != "JPEG":
+        return None
+    a = np.asarray(alpha.convert("L") if isinstance(alpha, Image.Image) else alpha)
+    opaque = 255 if a.dtype == np.uint8 else 1.0
+    if a.size == 0 or float(a.min()) >= opaque:
+        return None  # fully opaque: nothing is lost
+    return (f"{Path(path).name}: JPEG cannot hold transparency, so the transparent part was "
+            "flattened onto white; write .png or .webp to keep it")
+
+
 def _prepare_for_save(image: Image.Image | np.ndarray,
                       alpha: Image.Image | np.ndarray | None
                       ) -> tuple[Image.Image, Image.Image | None]:

@@ -177,6 +177,16 @@ def apply_result(state: ToolState, result: ToolResult) -> None:
         state.mask = result.mask
     if result.detections is not None:
         state.detections = result.detections
+    rgba = result.extra.get("rgba")
+    if isinstance(rgba, Image.Image) and rgba.mode == "RGBA":
+        # A cut-out: when the image is left as it was, its alpha is the new transparency (the
+        # pixels under it are kept, so restoring the alpha undoes it losslessly); a cut-out
+        # flattened onto a colour (``result.image`` set) is opaque.
+        alpha = rgba.getchannel("A")
+        opaque = alpha.getextrema()[0] == 255  # a full cut-out is no transparency at all
+        state.alpha = alpha if result.image is None and not opaque else None
+    if state.alpha is not None and state.alpha.size != state.image.size:
+        state.alpha = None
 
 
 class Runner:
@@ -202,6 +212,8 @@ class Runner:
             state.image, finalize = finalize_local_edit(before, state.image, state.mask, self.finalize)
         geometry = stored["name"] == "outpaint" or (
             stored["name"] == "global_edit" and (stored.get("args") or {}).get("operation") in GEOMETRY_OPS)
+        if geometry:
+            state.alpha = None  # the transparency cannot follow a geometry change
         record = CallRecord(call=stored, backend=result.backend, model_ids=dict(result.model_ids),
                             metrics=result.metrics, message=result.message,
                             seconds=time.perf_counter() - t, finalize=finalize,
@@ -222,11 +234,14 @@ class Runner:
                 after(record, state)
         return records
 
-    def replay(self, image: Image.Image, calls: Iterable[dict], *, models: Any = None) -> Image.Image:
-        """Re-run stored calls on ``image`` (what replay does for each version)."""
-        state = ToolState(image=image, original=image, models=models)
+    def replay(self, image: Image.Image, calls: Iterable[dict], *, models: Any = None,
+               alpha: Image.Image | None = None, with_alpha: bool = False
+               ) -> Image.Image | tuple[Image.Image, Image.Image | None]:
+        """Re-run stored calls on ``image`` (what replay does for each version). ``alpha`` is
+        the parent's transparency; ``with_alpha=True`` returns ``(image, alpha)``."""
+        state = ToolState(image=image, original=image, models=models, alpha=alpha)
         self.run(calls, state)
-        return state.image
+        return (state.image, state.alpha) if with_alpha else state.image
 
 
 __all__ = ["CallRecord", "FinalizeConfig", "GEOMETRY_OPS", "LOCAL_EDIT_TOOLS", "Runner",

@@ -69,6 +69,11 @@ class ToolState:
     # The model manager (tools/models.py) when the profile allows model backends; None on
     # the embedded default. Tools whose ``backend`` is "auto" use a model only when it is set.
     models: Any = None
+    # The current transparency (a PIL "L" image the size of ``image``; None = opaque). The
+    # assistant sets it from the version's alpha; ``apply_result`` changes it only for a
+    # cut-out (``extra["rgba"]``) and drops it when the geometry changes. It becomes the new
+    # version's alpha.
+    alpha: Image.Image | None = None
 
     def emit(self, **event: Any) -> None:
         if self.events is not None:

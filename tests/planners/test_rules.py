@@ -218,3 +218,99 @@ def test_plan_is_json_serialisable():
 def test_get_x_out_of_the_shot_is_a_removal(text, target):
     step = RulesPlanner().plan(text, PlanContext()).steps[0]
     assert step.kind == "remove" and step.target == target
+
+
+# -- transparency: "remove the background" is a cut-out, "add a white background" fills it in --
+@pytest.mark.parametrize("text, target", [
+    ("remove the background", "the main subject"),
+    ("delete the background", "the main subject"),
+    ("erase the background", "the main subject"),
+    ("get rid of the background", "the main subject"),
+    ("make the background transparent", "the main subject"),
+    ("transparent background", "the main subject"),
+    ("give it a transparent background", "the main subject"),
+    ("remove the bg", "the main subject"),
+    ("remove background", "the main subject"),
+    ("background removal", "the main subject"),
+    ("remove the background from the photo", "the main subject"),
+    ("remove the background behind the dog", "the dog"),
+    ("put the cat on a transparent background", "the cat"),
+    ("cut out the cat", "the cat"),
+    ("cut out the red circle", "the red circle"),
+    ("isolate the cat", "the cat"),
+    ("extract the cat", "the cat"),
+    ("cut the cat out", "the cat"),
+    ("cut the red circle out of the picture", "the red circle"),
+    ("keep only the red circle", "the red circle"),
+    ("keep just the dog", "the dog"),
+    ("remove everything except the cat", "the cat"),
+])
+def test_background_removal_and_cut_outs_are_transparent_extracts(text, target):
+    plan = P.plan(text, PlanContext())
+    assert [s.kind for s in plan.steps] == ["extract"], plan
+    step = plan.steps[0]
+    assert step.target == target
+    names = [c.name for c in step.calls]
+    assert names == ["ground", "build_mask", "extract"]
+    assert step.calls[-1].args.get("background", "transparent") == "transparent"
+    for c in step.calls:
+        default_registry().validate(c)
+
+
+@pytest.mark.parametrize("text, kind, target", [
+    ("remove the background person", "remove", "the background person"),
+    ("remove the people in the background", "remove", "the people"),
+    ("remove the background people", "remove", "the background people"),
+    ("blur the background", "background", "the background"),
+])
+def test_background_false_friends_keep_their_meaning(text, kind, target):
+    step = P.plan(text, PlanContext()).steps[0]
+    assert step.kind == kind and step.target == target
+    assert all(c.name != "extract" for c in step.calls)
+
+
+def test_background_noise_is_denoised_not_cut_out():
+    step = P.plan("remove the background noise", PlanContext()).steps[0]
+    assert step.kind == "global" and step.calls[0].args["operation"] == "denoise"
+
+
+def test_replacing_the_background_is_still_a_background_edit():
+    step = P.plan("replace the background with a beach", PlanContext()).steps[0]
+    assert step.kind == "background" and step.needs_model and not step.calls
+
+
+def test_a_cut_out_on_a_colour_stays_flattened():
+    step = P.plan("cut out the dog on a white background", PlanContext()).steps[0]
+    assert step.kind == "extract" and step.calls[-1].args == {"background": "white"}
+
+
+@pytest.mark.parametrize("text, colour", [
+    ("add a white background", "white"),
+    ("make the background white", "white"),
+    ("put it on a black background", "black"),
+    ("make the background opaque", "white"),
+    ("make it opaque", "white"),
+    ("remove the transparency", "white"),
+    ("fill the background with #ff0000", "#ff0000"),
+])
+def test_on_a_transparent_image_a_colour_background_fills_the_alpha(text, colour):
+    plan = P.plan(text, PlanContext(has_alpha=True))
+    step = plan.steps[0]
+    assert [s.kind for s in plan.steps] == ["extract"]
+    assert [(c.name, c.args) for c in step.calls] == [
+        ("build_mask", {"source": "alpha"}), ("extract", {"background": colour})]
+    for c in step.calls:
+        default_registry().validate(c)
+
+
+def test_on_an_opaque_image_a_colour_background_is_a_background_edit():
+    step = P.plan("make the background white", PlanContext(has_alpha=False)).steps[0]
+    assert step.kind == "background" and all(c.name != "extract" for c in step.calls)
+    plan = P.plan("make it opaque", PlanContext(has_alpha=False))
+    assert plan.question and "transparent" in plan.question
+
+
+def test_cut_out_then_white_background_in_one_request():
+    plan = P.plan("cut out the cat and add a white background", PlanContext(has_alpha=False))
+    assert [s.kind for s in plan.steps] == ["extract", "extract"]
+    assert plan.steps[1].calls[0].args == {"source": "alpha"}
