@@ -25,15 +25,20 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, ProgressBa
 from imagent.errors import ImagentError, UsageError
 from imagent.fsio import atomic_write_text
 
+from .pointing import candidate_at, candidate_boxes, describe_selection
 from .state import Snapshot, take_snapshot
 from .widgets import ChatLog, ChoiceBar, HistoryPanel, ImagePane, StatusBar
 
 HELP_TEXT = """requests: say what to change, e.g. "remove the top-left corner", "make it a bit brighter",
   "extend the picture to the right by 25%", "cut out the center". Answer a question by its
   number, a word of a choice, or in your own words.
+point: click the image to point at a pixel, drag to draw a box; then say "remove this" or
+  "make this blue". A "which one?" question numbers its candidates on the image: type the
+  number or click inside its box.
 /undo [N]  /redo [N]  /checkout N  /log  /export PATH (.png/.jpg/.webp image, .zip bundle, .yaml script)
+/select [box X0,Y0,X1,Y1 | point X,Y]  /clear (the selection)
 /planner [rules|llm|auto]  /model [offline|models]  /help  /quit
-keys: ctrl+z undo · ctrl+y redo · ctrl+b before/after · ctrl+t mask overlay · escape cancel · ctrl+q quit
+keys: ctrl+z undo · ctrl+y redo · ctrl+b before/after · ctrl+t mask overlay · escape cancel or clear · ctrl+q quit
 history: pick a version in the tree (arrows + enter, or click) to check it out."""
 
 
@@ -53,6 +58,12 @@ class Failed(Message):
     def __init__(self, error: ImagentError, what: str) -> None:
         super().__init__()
         self.error, self.what = error, what
+
+
+class Selected(Message):
+    def __init__(self, selection: Any, note: str = "") -> None:
+        super().__init__()
+        self.selection, self.note = selection, note
 
 
 class Progress(Message):
@@ -82,6 +93,8 @@ class ChatApp(App):
         self.snapshot: Snapshot | None = None
         self.view = {"before": False, "mask": False}
         self.busy = ""  # what is running, "" when idle
+        self.selection: Any = None  # Assistant.selection as last read: what the next request points at
+        self.candidates: tuple[tuple[int, tuple[int, int, int, int]], ...] = ()  # numbered boxes of a question
         self.show_timings = show_timings
         self.ready_file = ready_file if ready_file is not None else os.environ.get("IMAGENT_TUI_READY_FILE")
         self._t_start = time.perf_counter()
@@ -142,6 +155,21 @@ class ChatApp(App):
         except Exception as exc:  # noqa: BLE001
             self.post_message(Failed(_as_error(exc), what))
 
+    @work(thread=True, exclusive=True, group="assistant")
+    def _run_select(self, kwargs: dict | None) -> None:
+        """``Assistant.select(**kwargs)``, or ``clear_selection()`` for None (selecting may ground
+        a point to a region: a worker, like every call into the assistant that may take time)."""
+        try:
+            if kwargs is None:
+                self.assistant.clear_selection()
+                note = "selection cleared"
+            else:
+                self.assistant.select(**kwargs)
+                note = ""
+            self.post_message(Selected(self.assistant.selection, note))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(Failed(_as_error(exc), "selecting" if kwargs is not None else "clearing the selection"))
+
     def _start(self, label: str) -> bool:
         if self.busy:
             self.notify(f"busy with {self.busy} — wait, or press escape to cancel it", severity="warning")
@@ -186,9 +214,17 @@ class ChatApp(App):
         else:
             timing = f"  ({turn.timings.get('total_s', 0):.2f} s)" if self.show_timings else ""
             log.add(f"imagent: {turn.reply}{timing}", "assistant")
-        self.query_one(ChoiceBar).set_choices(choices)
+        self.candidates = tuple(candidate_boxes(choices)) if choices else ()
+        self.query_one(ChoiceBar).set_choices(choices, marked=[n for n, _ in self.candidates])
         self.view["before"] = False
         self._apply(message.snapshot)
+
+    def on_selected(self, message: Selected) -> None:
+        self._idle()
+        self.selection = message.selection
+        if message.note:
+            self.notify(message.note, severity="information", timeout=3)
+        self._show_image()
 
     def on_failed(self, message: Failed) -> None:
         self._idle()
@@ -218,6 +254,7 @@ class ChatApp(App):
     # -- the view -----------------------------------------------------------------------------------
     def _apply(self, snap: Snapshot) -> None:
         self.snapshot = snap
+        self.selection = snap.selection
         self.query_one(HistoryPanel).set_rows(snap.rows)
         self.query_one(StatusBar).show(snap, busy=self.busy)
         self._show_image()
@@ -232,7 +269,52 @@ class ChatApp(App):
         elif self.view["mask"] and snap.overlay is not None:
             image, what = snap.overlay, "after, mask shown"
         w, h = image.size
-        self.query_one(ImagePane).show(image, f"version {snap.head_seq} · {w}×{h} · {what}")
+        same = (w, h) == tuple(snap.size)  # marks are in the current version's pixels
+        hints = []
+        if self.candidates:
+            hints.append("which one? type its number or click inside its box")
+        if self.selection is not None:
+            hints.append(f"selected: {describe_selection(self.selection)} — type 'remove this', Esc to clear")
+        self.query_one(ImagePane).show(image, f"version {snap.head_seq} · {w}×{h} · {what}",
+                                       selection=self.selection if same else None,
+                                       candidates=self.candidates if same else (), hint="\n".join(hints))
+
+    # -- pointing ---------------------------------------------------------------------------------
+    @on(ImagePane.Picked)
+    def _picked_on_image(self, event: ImagePane.Picked) -> None:
+        """A click or a drag on the image: answer a question by its numbered box, or select."""
+        snap = self.snapshot
+        pane = self.query_one(ImagePane)
+        if snap is None or pane.shown is None:
+            return
+        if pane.shown.size != tuple(snap.size):
+            self.notify("this view is another size than the current version: press ctrl+b to go back "
+                        "to it, then point", severity="warning")
+            return
+        if event.point is not None and self.candidates:
+            number = candidate_at(self.candidates, event.point)
+            if number is not None:
+                self.send(str(number))
+                return
+        if event.box is not None:
+            self.select_region(box=event.box)
+        elif event.point is not None:
+            self.select_region(point=event.point)
+
+    def select_region(self, *, point: tuple[int, int] | None = None, box: tuple[int, int, int, int] | None = None) -> None:
+        """Make ``point`` or ``box`` (image pixels) the selection for the next request."""
+        if not hasattr(self.assistant, "select"):
+            self.notify("this assistant cannot take a selection", severity="error")
+            return
+        kwargs = {"point": tuple(point)} if point is not None else {"box": tuple(box)}
+        if self._start("selecting…"):
+            self._run_select(kwargs)
+
+    def clear_region(self) -> None:
+        if not hasattr(self.assistant, "clear_selection"):
+            return
+        if self._start("clearing the selection…"):
+            self._run_select(None)
 
     # -- input ------------------------------------------------------------------------------------------
     @on(Input.Submitted, "#prompt")
@@ -252,6 +334,9 @@ class ChatApp(App):
             return
         self.query_one(ChatLog).add(f"you: {text}", "user")
         self.query_one(ChoiceBar).set_choices([])
+        if self.candidates:  # the question is being answered: its numbers go
+            self.candidates = ()
+            self._show_image()
         self._request(text)
 
     @on(Button.Pressed, "#choices Button")
@@ -294,6 +379,13 @@ class ChatApp(App):
             self._setting("planner", args)
         elif name in ("model", "models", "profile"):
             self._setting("profile", args)
+        elif name == "select":
+            self._select_command(args)
+        elif name in ("clear", "deselect", "unselect"):
+            if self.selection is None:
+                self.notify("nothing is selected", severity="information")
+            else:
+                self.clear_region()
         elif name == "help":
             self.query_one(ChatLog).add(HELP_TEXT, "log")
         elif name in ("quit", "exit", "q"):
@@ -301,6 +393,30 @@ class ChatApp(App):
         else:
             self.notify(f"unknown command /{name}", title="UsageError", severity="error")
             self.query_one(ChatLog).add(HELP_TEXT, "log")
+
+    def _select_command(self, args: list[str]) -> None:
+        """``/select box X0,Y0,X1,Y1`` or ``/select point X,Y`` (read by the project's target
+        parser); ``/select`` alone says what is selected."""
+        if not args:
+            text = (f"selected: {describe_selection(self.selection)}" if self.selection is not None else
+                    "nothing is selected: click the image, drag a box, or /select box X0,Y0,X1,Y1")
+            self.query_one(ChatLog).add(text, "log")
+            return
+        from imagent.tools.referent import parse
+
+        usage = "/select box X0,Y0,X1,Y1 or /select point X,Y (image pixels)"
+        try:
+            ref = parse(" ".join(args))
+        except ImagentError as exc:
+            self.notify(f"{exc.message}\nusage: {usage}", title="UsageError", severity="error")
+            return
+        if ref.box is not None:
+            self.select_region(box=ref.box)
+        elif ref.points:
+            self.select_region(point=ref.points[0])
+        else:
+            self.notify(f"no box or point in {' '.join(args)!r}; usage: {usage}", title="UsageError",
+                        severity="error")
 
     def _session_move(self, kind: str, arg: Any) -> None:
         a = self.assistant
@@ -378,11 +494,16 @@ class ChatApp(App):
         self._show_image()
 
     def action_cancel(self) -> None:
+        """Escape: cancel what runs; else clear the selection; else dismiss a question's choices."""
         if self.busy:
             self.assistant.cancel()
             self.query_one("#busy-label", Label).update("cancelling…")
-        elif self.query_one(ChoiceBar).has_class("visible"):
+        elif self.selection is not None:
+            self.clear_region()
+        elif self.query_one(ChoiceBar).has_class("visible") or self.candidates:
             self.query_one(ChoiceBar).set_choices([])
+            self.candidates = ()
+            self._show_image()
 
 
 def _count(args: list[str], app: ChatApp) -> int | None:

@@ -42,6 +42,7 @@ class Snapshot:
     profile: str
     backend: str
     info: dict[str, Any] = field(default_factory=dict)
+    selection: Any = None  # Assistant.selection: what the next request points at, or None
 
     @property
     def has_mask(self) -> bool:
@@ -104,4 +105,5 @@ def take_snapshot(assistant) -> Snapshot:
                     head_id=head.id, head_seq=head.seq, head_request=head.request or "",
                     size=(head.width, head.height), versions=len(versions),
                     rows=tuple(tree_rows(versions, head.id)), image=image, before=before, overlay=overlay,
-                    planner=info["planner"], profile=info["profile"], backend=info["backend"], info=info)
+                    planner=info["planner"], profile=info["profile"], backend=info["backend"], info=info,
+                    selection=getattr(assistant, "selection", None))

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Iterable
 
 from PIL import Image
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
+from textual.content import Content
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
+from .pointing import Fit, candidate_rgb, draw_marks, fit, hex_rgb, letterbox
 from .state import Snapshot, TreeRow
 
 
@@ -27,6 +32,7 @@ class HalfBlockImage(Widget):
     """
 
     DEFAULT_CSS = "HalfBlockImage { width: 1fr; height: 1fr; }"
+    ALLOW_SELECT = False  # a drag on the image draws a box (ImagePane), not a text selection
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -50,20 +56,16 @@ class HalfBlockImage(Widget):
             return
         self._key = key
         self._strips = []
-        if self._image is None or width < 1 or height < 1:
+        f = fit(self._image.size, (width, height)) if self._image is not None else None
+        if f is None:
             return
-        iw, ih = self._image.size
-        scale = min(width / iw, (2 * height) / ih)
-        cw, ph = max(1, int(iw * scale)), max(2, int(ih * scale))
-        ph += ph % 2
+        cw, ph = f.cols, f.px_h
         small = self._image.convert("RGB").resize((cw, ph), Image.Resampling.BOX)
         px = small.load()
-        rows = ph // 2
-        top_pad = (height - rows) // 2
-        left = " " * ((width - cw) // 2)
+        left = " " * f.left
         blank = Strip([Segment(" " * width)], width)
-        self._strips = [blank] * top_pad
-        for r in range(rows):
+        self._strips = [blank] * f.top
+        for r in range(f.rows):
             segs = [Segment(left)] if left else []
             for x in range(cw):
                 t, b = px[x, 2 * r], px[x, 2 * r + 1]
@@ -114,34 +116,163 @@ def graphics_image_class():
 
 
 class ImagePane(Widget):
-    """The current version's image, with a caption; before/after and mask overlay are views."""
+    """The current version's image, with a caption; before/after and mask overlay are views.
 
+    Pointing: a click on the image posts ``ImagePane.Picked`` with the image pixel under it
+    (``point``), a drag posts it with the box the drag covered (``box``, both end cells
+    included, x1/y1 exclusive). Cells map to pixels through ``pointing.fit``, the rule the
+    half-block renderer draws by; a graphics renderer gets the image letterboxed into the
+    same rectangle. Marks (the selection, numbered candidates) are drawn on a copy of the
+    image before it goes to the renderer; ``shown`` stays the plain image, ``displayed`` is
+    what the renderer got."""
+
+    ALLOW_SELECT = False  # a drag here draws a box, not a text selection
     DEFAULT_CSS = """
     ImagePane { layout: vertical; }
     ImagePane > #image-view { height: 1fr; width: 1fr; }
     ImagePane > #caption { height: 1; width: 1fr; content-align: center middle; color: $text-muted; }
+    ImagePane > #pointing { height: auto; width: 1fr; content-align: center middle; color: $warning;
+                            display: none; }
+    ImagePane > #pointing.visible { display: block; }
     """
+
+    class Picked(Message):
+        """The user pointed at the image: ``point`` (x, y) or ``box`` (x0, y0, x1, y1), pixels."""
+
+        def __init__(self, point: tuple[int, int] | None = None,
+                     box: tuple[int, int, int, int] | None = None) -> None:
+            super().__init__()
+            self.point, self.box = point, box
 
     def __init__(self, graphics_cls=None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._graphics_cls = graphics_cls
         self.shown: Image.Image | None = None
+        self.displayed: Image.Image | None = None
         self.caption = ""
+        self.hint = ""
+        self.selection = None
+        self.candidates: tuple = ()
+        self._drag: tuple[int, int] | None = None  # the cell a drag started on
+        self._drag_end: tuple[int, int] | None = None
+        self._drawn_key: tuple | None = None
 
     def compose(self):
         if self._graphics_cls is not None:
             view = self._graphics_cls(id="image-view")
+            view.ALLOW_SELECT = False  # a drag draws a box, not a text selection
         else:
             view = HalfBlockImage(id="image-view")
         yield view
         yield Static("", id="caption")
+        yield Static("", id="pointing", markup=False)
 
-    def show(self, image: Image.Image | None, caption: str) -> None:
-        if image is self.shown and caption == self.caption:
+    def show(self, image: Image.Image | None, caption: str, *, selection=None, candidates=(),
+             hint: str = "") -> None:
+        """Show ``image`` with ``caption``; ``selection`` (``Assistant.selection``) and
+        ``candidates`` ((number, box), ...) are drawn on it, ``hint`` goes under the caption."""
+        candidates = tuple(candidates)
+        if (image is self.shown and caption == self.caption and selection is self.selection
+                and candidates == self.candidates and hint == self.hint):
             return
-        self.shown, self.caption = image, caption
-        self.query_one("#image-view").image = image
+        self.shown, self.caption, self.selection, self.candidates = image, caption, selection, candidates
         self.query_one("#caption", Static).update(caption)
+        if hint != self.hint:
+            self.hint = hint
+            self.query_one("#pointing", Static).update(hint)
+            self.query_one("#pointing").set_class(bool(hint), "visible")
+        self._redraw()
+
+    # -- drawing -------------------------------------------------------------------------------
+    @property
+    def view_cells(self) -> tuple[int, int]:
+        size = self.query_one("#image-view").content_size
+        return size.width, size.height
+
+    def fit(self) -> Fit | None:
+        """Where the shown image sits in the view (cells relative to the view's content)."""
+        return fit(self.shown.size, self.view_cells) if self.shown is not None else None
+
+    def _redraw(self) -> None:
+        image, f = self.shown, self.fit()
+        drag = self._drag_box(f)
+        key = (id(image), f, id(self.selection), self.candidates, drag)
+        if key == self._drawn_key:
+            return
+        self._drawn_key = key
+        out = image
+        if image is not None and f is not None:
+            graphics = self._graphics_cls is not None
+            display = (f.cols * 10, f.rows * 20) if graphics else (f.cols, f.px_h)
+            line = 3 if graphics else 1
+            if drag is not None:
+                out = draw_marks(image, display, selection=_Box(drag), line=line)
+            else:
+                out = draw_marks(image, display, selection=self.selection, candidates=self.candidates,
+                                 line=line)
+            if graphics:
+                bg = self.styles.background
+                out = letterbox(out, f, (bg.r, bg.g, bg.b) if bg.a > 0 else (0, 0, 0))
+        self.displayed = out
+        self.query_one("#image-view").image = out
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._redraw)  # the view's new size is known after layout
+
+    def _drag_box(self, f: Fit | None) -> tuple[int, int, int, int] | None:
+        if f is None or self._drag is None or self._drag_end is None or self._drag_end == self._drag:
+            return None
+        return f.box_between(self._drag, self._drag_end)
+
+    # -- the mouse -----------------------------------------------------------------------------
+    def _cell(self, event: events.MouseEvent) -> tuple[int, int]:
+        region = self.query_one("#image-view").content_region
+        return event.screen_x - region.x, event.screen_y - region.y
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        f = self.fit()
+        cell = self._cell(event)
+        if event.button not in (0, 1) or f is None or not f.contains(*cell):
+            return
+        event.stop()
+        self._drag, self._drag_end = cell, cell
+        self.capture_mouse()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._drag is None:
+            return
+        f = self.fit()
+        end = f.clamp(*self._cell(event)) if f is not None else None
+        if end != self._drag_end:
+            self._drag_end = end
+            self._redraw()  # the box being drawn
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self._drag is None:
+            return
+        event.stop()
+        start, self._drag, self._drag_end = self._drag, None, None
+        self.release_mouse()
+        f = self.fit()
+        if f is None:
+            return
+        end = f.clamp(*self._cell(event))
+        if end == start:
+            point = f.pixel_at(*start)
+            if point is not None:
+                self.post_message(self.Picked(point=point))
+        else:
+            self.post_message(self.Picked(box=f.box_between(start, end)))
+        self._redraw()
+
+
+class _Box:
+    """A box being dragged, drawn like a selection."""
+
+    point = mask = None
+
+    def __init__(self, box) -> None:
+        self.box = box
 
 
 # ---------------------------------------------------------------------------------- history
@@ -174,12 +305,22 @@ class ChatLog(VerticalScroll):
 class ChoiceBar(Horizontal):
     """The choices of a clarifying question, as buttons (``Button.Pressed`` goes up)."""
 
-    def set_choices(self, choices: list[str]) -> None:
+    def set_choices(self, choices: list[str], marked: Iterable[int] = ()) -> None:
+        """One button per choice, numbered from 1; a number in ``marked`` (a candidate drawn
+        on the image) is shown in its candidate colour, matching the box on the image."""
+        marked = set(marked)
         self.remove_children()
         if choices:
-            self.mount_all([Button(f"{i}. {c}", id=f"choice-{i}", name=c, compact=True)
+            self.mount_all([Button(_choice_label(i, c, i in marked), id=f"choice-{i}", name=c, compact=True)
                             for i, c in enumerate(choices, 1)])
         self.set_class(bool(choices), "visible")
+
+
+def _choice_label(number: int, choice: str, marked: bool) -> Content:
+    if not marked:
+        return Content(f"{number}. {choice}")
+    colour = hex_rgb(candidate_rgb(number))
+    return Content.assemble((f" {number} ", f"bold #000000 on {colour}"), f" {choice}")
 
 
 class StatusBar(Static):
