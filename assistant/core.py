@@ -25,6 +25,7 @@ from imagent.sessions import Session, Store, Version
 from imagent.tools.check import CheckConfig, NeedsClarification, run_step
 from imagent.tools.registry import Registry, default_registry
 from imagent.tools.runner import Runner
+from imagent.tools.selection import Selection, make_selection
 from imagent.tools.types import ToolState
 
 # What a Turn reports: an edit committed ("done"), a question back ("asked"), a result check
@@ -133,6 +134,8 @@ class Assistant:
         # Ask "which one?" / "is it this one?" when grounding is ambiguous or weak (tools/check.py);
         # False acts on the best candidate without asking (for scripted use that accepts guesses).
         self.ask_which_one = True
+        self._selection: Selection | None = None  # where the user points (select())
+        self._request_selection: Selection | None = None  # the one the running request uses
         # What the last ``save`` wrote: path, version, alpha, alpha_flattened (JPEG), note.
         self.last_save: dict[str, Any] = {}
 
@@ -245,6 +248,49 @@ class Assistant:
     def checkout(self, ref: str | int) -> Version:
         return self.store.checkout(self.session, ref)
 
+    # -- pointing ---------------------------------------------------------------------------------
+    def select(self, *, box: Any = None, point: Any = None, mask: Any = None) -> Selection:
+        """Point at part of the current image for the next request: a ``box`` (x0, y0, x1, y1;
+        x1/y1 exclusive), a ``point`` (x, y) or a ``mask`` (a path, a PIL image or a numpy
+        array; white/True = the area). "remove this", "make this blue", "brighten here" then
+        mean it; "remove the cup" looks for the cup inside it; a whole-image adjustment is
+        limited to it. The request that uses it clears it once its edit is done (a question
+        back keeps it). Raises ``SelectionError`` (exit code 2) for a box or point outside the
+        image, a mask of another size, or a mask that selects nothing."""
+        head = self.head
+        sel = make_selection((head.width, head.height), box=box, point=point, mask=mask)
+        if sel is None:
+            from imagent.errors import SelectionError
+
+            raise SelectionError("select() needs a box, a point or a mask",
+                                 hint="e.g. a.select(box=(10, 20, 110, 220)); clear_selection() clears it")
+        self._selection = sel
+        return sel
+
+    def clear_selection(self) -> None:
+        """Forget the pending selection."""
+        self._selection = None
+
+    @property
+    def selection(self) -> Selection | None:
+        """The pending selection (``select``), or None."""
+        return self._selection
+
+    def _pointing(self, request: str) -> tuple[Selection | None, str | None]:
+        """The selection this request uses (the pending one, or the previous edit's mask for
+        "the same area"/"there"), or a question when it points at an area there is none of."""
+        from imagent.planners import pointing
+
+        sel = self._selection
+        if not pointing.wants_previous(request, has_selection=sel is not None):
+            return sel, None
+        prev = self.current_mask
+        if prev is None or not (np.asarray(prev) >= 0.5).any():
+            return None, ("Which area? The current version has no earlier edit of an area to "
+                          "reuse. Point at it (a box, a point or a mask) or describe it "
+                          "(\"the top-left corner\").")
+        return Selection(mask=np.asarray(prev) >= 0.5, source="previous"), None
+
     # -- the request loop -----------------------------------------------------------------------
     @property
     def runner(self) -> Runner:
@@ -254,20 +300,29 @@ class Assistant:
     def plan(self, request: str) -> Plan:
         return self.planner.plan(request, self.context())
 
-    def ask(self, request: str, *, seed: int | None = None) -> Turn:
+    def ask(self, request: str, *, seed: int | None = None, box: Any = None, point: Any = None,
+            mask: Any = None) -> Turn:
         """Plan and carry out one request; commit the result as one new version.
 
-        The Turn's ``status`` says what happened (``STATUSES``); a failed result check commits
-        nothing and says why."""
+        ``box``/``point``/``mask`` are ``select(...)`` then the request ("remove this" with a
+        box). The Turn's ``status`` says what happened (``STATUSES``); a failed result check
+        commits nothing and says why."""
         if not isinstance(request, str):
             raise UsageError(f"a request is text, not {type(request).__name__}",
                              hint='pass a string, e.g. a.ask("make it a bit brighter")')
+        if box is not None or point is not None or mask is not None:
+            self.select(box=box, point=point, mask=mask)
         t0 = time.perf_counter()
         self._cancel.clear()
         events: list[dict] = []
         context = self.context()
         if seed is not None:
             context.seed = seed
+        selection, asked_where = self._pointing(request)
+        if asked_where is not None:
+            return Turn(request=request, reply=asked_where, question=asked_where,
+                        plan=Plan(question=asked_where), events=events, status="asked")
+        context.selection = selection
         plan = self.planner.plan(request, context)
         self._request_seed = context.seed  # recorded per version so a script can re-run it
         t_plan = round(time.perf_counter() - t0, 4)
@@ -277,9 +332,24 @@ class Assistant:
                         events=events, timings={"plan_s": t_plan}, status="asked")
         if plan.action:
             return self._look(request, plan, events, t_plan)
+        from imagent.planners import pointing
+
+        used = False
+        if selection is None and (where := pointing.needs_selection(plan)):
+            plan = Plan(question=where, planner=plan.planner)
+        elif selection is not None:
+            plan, used = pointing.bind(plan, selection, request)
+        if plan.is_question:
+            return Turn(request=request, reply=plan.question or "", plan=plan,
+                        question=plan.question, events=events, timings={"plan_s": t_plan},
+                        status="asked")
         plan = routing.route(plan, request, context, models=self.models is not None)
+        self._request_selection = selection if used and selection.source == "user" else None
         try:
-            return self._carry_out(request, plan, events, t0, t_plan)
+            turn = self._carry_out(request, plan, events, t0, t_plan)
+            if used and turn.status == "done" and selection is self._selection:
+                self._selection = None  # consumed by the edit that used it
+            return turn
         except NeedsClarification as nc:  # nothing was committed for this request
             asked = clarify.question(nc.step, nc.grounding, nc.reason, planner=plan.planner)
             return Turn(request=request, reply=asked.question or "", plan=asked,
@@ -391,6 +461,8 @@ class Assistant:
             "check": replies.check_summary(outcomes, self.check_config),
             "change": change_figures(image, state.image),
             "request_seed": getattr(self, "_request_seed", self.settings.seed)}
+        if self._request_selection is not None:  # for `export --script` (box:/point:/mask:)
+            metrics["selection"] = self._request_selection.to_dict()
         if not all(o.passed for o in outcomes):
             return {"version": None, "metrics": metrics, "outcomes": outcomes}
         alpha = state.alpha
@@ -470,9 +542,41 @@ class Assistant:
 
             # The same path rules as a bundle: nothing inside the store home, a real folder.
             target = self.store.resolve_export_path(path)
-            atomic_write_text(target, self.store.export_script(self.session))
+            atomic_write_text(target, self._script_with_selections(
+                self.store.export_script(self.session), target))
             return target
         return self.store.export_bundle(self.session, path)
+
+    def _script_with_selections(self, text: str, target: Path) -> str:
+        """The exported script with each request's selection as its ``box:``/``point:``/
+        ``mask:`` keys; a mask is written as a PNG beside the script (``<name>.v<N>.mask.png``)."""
+        import yaml
+
+        from imagent.tools.imageio import save_image
+
+        doc = yaml.safe_load(text)
+        steps = doc.get("steps") or []
+        path = self.store.path(self.session, "head")[1:]
+        if len(steps) != len(path) or not any(
+                isinstance(v.metrics, dict) and v.metrics.get("selection") for v in path):
+            return text
+        for i, v in enumerate(path):
+            data = v.metrics.get("selection") if isinstance(v.metrics, dict) else None
+            if not data:
+                continue
+            step = steps[i] if isinstance(steps[i], dict) else {"request": steps[i]}
+            sel = Selection.from_dict(data)
+            if sel.mask is not None:
+                name = f"{target.stem}.v{v.seq}.mask.png"
+                m8 = Image.fromarray(sel.mask.astype(np.uint8) * 255, "L").convert("RGB")
+                save_image(m8, target.parent / name)
+                step["mask"] = name
+            elif sel.box is not None:
+                step["box"] = ",".join(map(str, sel.box))
+            else:
+                step["point"] = ",".join(map(str, sel.point or ()))
+            steps[i] = step
+        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
     # -- conversation ---------------------------------------------------------------------------------
     @property
@@ -480,9 +584,13 @@ class Assistant:
         """The last turn of ``chat`` when it was a question the user has not answered yet."""
         return getattr(self, "_pending_question", None)
 
-    def chat(self, text: str, *, seed: int | None = None) -> Turn:
+    def chat(self, text: str, *, seed: int | None = None, box: Any = None, point: Any = None,
+             mask: Any = None) -> Turn:
         """``ask``, conversation-aware: when the last turn asked a question, ``text`` answers it
-        (planners/clarify.py reads the answer and composes it with the request asked about)."""
+        (planners/clarify.py reads the answer and composes it with the request asked about).
+        ``box``/``point``/``mask`` select first (``select``)."""
+        if box is not None or point is not None or mask is not None:
+            self.select(box=box, point=point, mask=mask)
         question = self.pending_question
         self._pending_question = None
         if question is not None:
@@ -496,14 +604,25 @@ class Assistant:
         """Answer ``question`` (a Turn whose plan asked back) with ``text``; see ``chat``."""
         plan = question.plan
         choice = clarify.resolve_choice(plan.choices if plan else [], text)
-        request = clarify.compose_answer(question.request, plan, text, choice)
+        asked_about = question.request
+        if plan and any("the selection" in (s.target or "") for s in plan.steps):
+            from imagent.planners.pointing import rewrite  # "remove this" was read as the selection
+
+            asked_about = rewrite(asked_about.lower())
+        request = clarify.compose_answer(asked_about, plan, text, choice)
         previous = self._last_plan
         self._last_plan = plan  # the planner sees its own question as context.last_plan
+        kept = self._selection if choice is not None and "(box " in choice else None
+        if kept is not None:
+            self._selection = None  # the chosen candidate (its box) stands in for the selection
+        turn = None
         try:
             turn = self.ask(request, seed=seed)
         finally:
             if self._last_plan is plan:  # not replaced by a successful plan: restore
                 self._last_plan = previous
+            if kept is not None and (turn is None or turn.status != "done"):
+                self._selection = kept
         if turn.question:
             self._pending_question = turn
         return turn

@@ -46,6 +46,14 @@ def _session_opt(p: argparse.ArgumentParser) -> None:
                    help="session name or id (default: the most recent session)")
 
 
+def _pointing_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("pointing (the first request uses it: \"remove this\", \"brighten here\")")
+    g = g.add_mutually_exclusive_group()
+    g.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box on the image (pixels, x1/y1 exclusive)")
+    g.add_argument("--point", metavar="X,Y", help="a point on the image (pixels)")
+    g.add_argument("--mask", metavar="FILE", help="a mask image of the image's size (white = the area)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
@@ -65,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", "-s", metavar="NAME", help="name for the new session")
     p.add_argument("--seed", type=int, default=None, help="seed for every random choice (default 0)")
     p.add_argument("--planner", choices=["rules", "llm", "auto"], default=None)
+    _pointing_opts(p)
 
     p = add("ask", "apply one or more requests to an existing session")
     p.add_argument("requests", nargs="+", metavar="REQUEST")
@@ -72,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="write the final image here")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--planner", choices=["rules", "llm", "auto"], default=None)
+    _pointing_opts(p)
 
     p = add("plan", "print the plan for a request without running it ('-' reads one request per line from stdin)")
     p.add_argument("request", metavar="REQUEST")
@@ -195,13 +205,24 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     from imagent.assistant.core import Assistant
 
+    pointing = {k: getattr(args, k, None) for k in ("box", "point", "mask")}
+    pointing = {k: v for k, v in pointing.items() if v is not None}
+    if pointing and args.command == "edit":  # checked against the image before a session exists
+        from imagent.tools.imageio import load_image
+        from imagent.tools.selection import make_selection
+
+        make_selection(load_image(args.image, max_pixels=settings.max_pixels).image.size, **pointing)
     if args.command == "edit":
         assistant = Assistant.open(args.image, session=args.session, settings=settings)
     else:
         assistant = Assistant.open(None, session=args.session, settings=settings)
     turns, statuses = [], []
     with assistant:
-        for request in args.requests:
+        if pointing:
+            assistant.select(**pointing)  # before any request: a bad one changes nothing
+        for i, request in enumerate(args.requests):
+            if i == 1:
+                assistant.clear_selection()  # the selection is the first request's
             turn = assistant.ask(request)
             status = turn.status
             turns.append(turn)

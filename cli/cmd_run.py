@@ -22,6 +22,8 @@ script format (relative paths are read from the script's folder):
   - request: remove the top-left corner     a request with its own seed or settings
     seed: 3
     settings: {planner: rules}
+  - request: remove this                    pointing: box: x0,y0,x1,y1 | point: x,y |
+    box: 10,20,110,220                        mask: FILE (white = the area; beside the script)
   - undo                                    undo / redo (or `undo: 2`)
   - checkout: 1                             a version number, id prefix, root or head
   - export: v1.png                          the current image (.png/.jpg/.webp), .zip bundle, .yaml script

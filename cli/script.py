@@ -21,6 +21,8 @@ The full format::
     - request: remove the top-left corner      # a request with its own seed or settings
       seed: 3
       settings: {planner: rules}
+    - request: remove this                     # pointing: one of box: x0,y0,x1,y1 /
+      box: 10,20,110,220                       #   point: x,y / mask: FILE (white = the area)
     - undo                                     # control words: undo, redo (or `undo: 2`)
     - redo
     - checkout: 1                              # a version number, id prefix, root or head
@@ -42,7 +44,8 @@ from typing import Any, Callable
 from imagent.errors import EXIT_CHECK_FAILED, EXIT_QUESTION, ImagentError, InputError
 
 CONTROL_WORDS = ("undo", "redo")
-STEP_KEYS = {"request", "seed", "settings", "undo", "redo", "checkout", "export"}
+STEP_KEYS = {"request", "seed", "settings", "undo", "redo", "checkout", "export", "box", "point", "mask"}
+POINTING_KEYS = ("box", "point", "mask")
 TOP_KEYS = {"image", "output", "session", "seed", "planner", "profile", "steps"}
 STEP_SETTINGS = {"planner", "profile", "llm", "seed", "device"}
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp"}
@@ -59,6 +62,8 @@ class ScriptStep:
     count: int = 1  # undo/redo steps
     seed: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    # where the request points (tools/selection.py): "x0,y0,x1,y1", "x,y", a mask file path
+    pointing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -210,11 +215,13 @@ def _parse_step(i: int, raw: Any, path: Callable[[Any, str], Path], source: Path
                          hint="per-step settings: " + ", ".join(sorted(STEP_SETTINGS)))
     if (seed is not None or settings) and kind != "request":
         raise InputError(f"{where}: seed/settings apply to requests only, not to {kind}{_where(source)}")
+    pointing = _parse_pointing(raw, kind, where, path, source)
     value = raw[kind]
     if kind == "request":
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"{where}: request must be text, not {value!r}{_where(source)}")
-        return ScriptStep(i, "request", " ".join(value.split()), seed=seed, settings=dict(settings))
+        return ScriptStep(i, "request", " ".join(value.split()), seed=seed, settings=dict(settings),
+                          pointing=pointing)
     if kind in CONTROL_WORDS:
         count = 1 if value is None else _int(value, f"{where}: {kind}", source)
         if count < 1:
@@ -230,6 +237,47 @@ def _parse_step(i: int, raw: Any, path: Callable[[Any, str], Path], source: Path
         raise InputError(f"{where}: cannot export to {str(target)!r}: unknown file type {target.suffix!r}"
                          f"{_where(source)}", hint="use .png/.jpg/.webp (image), .zip (bundle) or .yaml (script)")
     return ScriptStep(i, "export", str(target))
+
+
+def _parse_pointing(raw: dict, kind: str, where: str, path: Callable[[Any, str], Path],
+                    source: Path | None) -> dict[str, Any]:
+    """A step's box:/point:/mask: (one of them, requests only), numbers checked, the mask path
+    made absolute (relative to the script's folder). Errors are ``SelectionError`` (exit 2)."""
+    from imagent.errors import SelectionError
+    from imagent.tools.selection import parse_box, parse_point
+
+    given = [k for k in POINTING_KEYS if raw.get(k) is not None]
+    if not given:
+        return {}
+    if kind != "request":
+        raise SelectionError(f"{where}: {given[0]}: applies to requests only, not to {kind}{_where(source)}")
+    if len(given) > 1:
+        raise SelectionError(f"{where}: give one of box:, point: and mask:, not {' and '.join(given)}"
+                             f"{_where(source)}")
+    key, value = given[0], raw[given[0]]
+    try:
+        if key == "box":
+            return {"box": parse_box(value)}
+        if key == "point":
+            return {"point": parse_point(value)}
+    except SelectionError as exc:
+        raise SelectionError(f"{where}: {exc.message}{_where(source)}", hint=exc.hint) from None
+    return {"mask": str(path(value, f"{where}: mask"))}
+
+
+def check_pointing(script: Script, size: tuple[int, int]) -> None:
+    """Check every step's box/point/mask against the script's image size before any work
+    (``SelectionError`` naming the step)."""
+    from imagent.errors import SelectionError
+    from imagent.tools.selection import make_selection
+
+    for step in script.steps:
+        if step.pointing:
+            try:
+                make_selection(size, **step.pointing)
+            except SelectionError as exc:
+                raise SelectionError(f"step {step.index}: {exc.message}{_where(script.source)}",
+                                     hint=exc.hint) from None
 
 
 def load_script(path: str | Path) -> Script:
@@ -288,6 +336,10 @@ def run_script(script: Script, *, settings=None, keep_going: bool = False,
         settings = with_overrides(settings, **{k: v for k, v in overrides.items() if v is not None})
     t0 = time.perf_counter()
     results: list[StepResult] = []
+    if any(step.pointing for step in script.steps):  # before the session exists
+        from imagent.tools.imageio import load_image
+
+        check_pointing(script, load_image(script.image, max_pixels=settings.max_pixels).image.size)
     with Assistant.open(script.image, session=session or script.session, settings=settings) as a:
         a.on_event = on_event
         failed = False
@@ -323,9 +375,10 @@ def _run_step(a, step: ScriptStep) -> StepResult:
             if step.settings:
                 a.configure(**step.settings)
             try:
-                turn = a.ask(step.text, seed=step.seed)
+                turn = a.ask(step.text, seed=step.seed, **step.pointing)
             finally:
                 a.settings, a.planner = previous
+                a.clear_selection()  # a step's box/point/mask is its own
             res.reply = turn.reply
             status = turn.status
             if status == "asked":

@@ -106,6 +106,11 @@ class ConfigError(UsageError):
     """A settings file or environment variable holds an invalid value."""
 
 
+class SelectionError(UsageError):
+    """A box, point or mask pointing at the image is malformed, outside it, of another size,
+    or selects nothing."""
+
+
 # --- 3: model or backend unavailable -----------------------------------------------
 class ModelUnavailableError(ImagentError):
     """A model or backend the request needs is not installed, not downloaded or not loadable."""

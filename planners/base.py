@@ -85,6 +85,9 @@ class PlanContext:
     # Whether the current version has transparency (an alpha plane): "add a white background"
     # then fills it in. None = unknown (``imagent plan`` without an image).
     has_alpha: bool | None = None
+    # Where the user points for this request (tools/selection.py ``Selection``), or None:
+    # "this", "here", "the selection" then mean it (planners/pointing.py).
+    selection: Any = None
 
 
 class Planner(Protocol):

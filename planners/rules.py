@@ -869,6 +869,10 @@ class RulesPlanner:
         except _Ask as ask:
             return Plan(question=ask.question, choices=ask.choices, planner=self.name)
         if not steps:
+        if context.selection is not None:  # "remove this" with a box: "this" is the selection
+            from imagent.planners.pointing import rewrite
+
+            text = rewrite(text)
             return Plan(question=_question(text), choices=_CHOICES, planner=self.name)
         reply = "; ".join(s.description for s in steps)
         return Plan(steps=steps, reply=reply, planner=self.name)

@@ -18,7 +18,11 @@ Fields:
 - ``ordinal``: which one after ordering, 1-based; negative counts from the end (-1 = last,
   -2 = second to last), or None;
 - ``box``: explicit corners x0,y0,x1,y1 in pixels (x1/y1 exclusive), or None;
-- ``points``: explicit points [[x, y], ...], or None.
+- ``points``: explicit points [[x, y], ...], or None;
+- ``region``: an explicit mask region (a user's selection, or the previous edit's mask for
+  "the same area"), run-length encoded by ``encode_region`` ("rle:WxH:..."), or None. It
+  lives in the stored ground call itself, so a replay needs no outside file; at most
+  ``REGION_MAX_CHARS`` characters (``decode_region`` reads it back).
 
 This module also holds the one table of ordinal and number words (``parse_ordinal``,
 ``parse_number``, ``ordinal_word``) that every other module uses.
@@ -29,6 +33,8 @@ from __future__ import annotations
 import math
 import re
 from typing import Literal
+
+import numpy as np
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -186,6 +192,9 @@ SHAPE_NOUNS = frozenset("square squares circle circles dot dots disc discs disk 
                         "oval ovals".split())
 
 
+REGION_MAX_CHARS = 200_000  # the run-length code of a mask region stored in a ground call
+
+
 class Referent(BaseModel):
     """What a request points at (module docstring). JSON-serialisable; stored in ground calls."""
 
@@ -201,6 +210,9 @@ class Referent(BaseModel):
     box: tuple[int, int, int, int] | None = Field(None, description="x0,y0,x1,y1 in pixels")
     points: list[tuple[int, int]] | None = Field(None, max_length=64,
                                                  description="[[x, y], ...] in pixels")
+    region: str | None = Field(None, max_length=REGION_MAX_CHARS,
+                               description="an explicit mask region, run-length encoded "
+                                           "('rle:WxH:...', encode_region)")
 
     def model_post_init(self, __context: object) -> None:
         if self.place is not None and self.place not in PLACES:
@@ -241,6 +253,8 @@ class Referent(BaseModel):
             return " ".join(w for w in (self.colour, self.noun) if w)
         if self.place:
             return place_phrase(self.place).removeprefix("the ")
+        if self.region:
+            return "selection"
         if self.box:
             return "box"
         if self.points:
@@ -284,6 +298,8 @@ class Referent(BaseModel):
             phrase += " at box " + ",".join(str(v) for v in self.box)
         if self.points:
             phrase += " at point " + ",".join(f"{x},{y}" for x, y in self.points[:1])
+        if self.region:
+            phrase = "the selected region" if phrase == "the one" else phrase + " in the selected region"
         return phrase
 
     def to_args(self) -> dict:
@@ -520,6 +536,73 @@ def pick(dets: list, ref: Referent, size: tuple[int, int]) -> tuple[list, int]:
     return [ordered[i]] + [d for k, d in enumerate(ordered) if k != i], i
 
 
-__all__ = ["ORDINAL_PATTERN", "OPPOSITE", "PLACES", "Referent", "SELECTS", "SELECT_WORDS",
-           "find_place", "find_selection", "order_candidates", "ordinal_word", "parse", "parse_number",
-           "parse_ordinal", "pick", "place_phrase"]
+# ----------------------------------------------------------------------------- mask regions
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _b36(n: int) -> str:
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = _B36[r] + out
+        if not n:
+            return out
+
+
+def encode_region(mask: np.ndarray) -> str:
+    """A mask (bool, or numbers where >= 0.5 is set) as compact text: ``"rle:WxH:"`` then the
+    lengths of alternating unset/set runs in row-major order, base 36, ``.``-separated (the
+    first run is unset, possibly 0 long). JSON-safe and deterministic; ``decode_region``
+    reads it back. Raises ``ToolArgumentError`` beyond ``REGION_MAX_CHARS`` characters."""
+    arr = np.asarray(mask)
+    if arr.ndim != 2 or arr.size == 0:
+        raise ToolArgumentError(f"a region mask must be 2-D (H x W), got shape {tuple(arr.shape)}",
+                                hint="pass one channel: a bool H x W array")
+    flat = (arr >= 0.5 if arr.dtype != bool else arr).ravel()
+    change = np.flatnonzero(np.diff(flat.view(np.uint8))) + 1
+    bounds = np.concatenate(([0], change, [flat.size]))
+    runs = np.diff(bounds).tolist()
+    if flat[0]:
+        runs = [0] + runs
+    h, w = arr.shape
+    text = f"rle:{w}x{h}:" + ".".join(_b36(int(r)) for r in runs)
+    if len(text) > REGION_MAX_CHARS:
+        raise ToolArgumentError(
+            f"the mask region is too detailed to store: {len(text)} characters of run-length "
+            f"code, the limit is {REGION_MAX_CHARS}",
+            hint="use a smoother mask (fewer separate pieces and holes), or a box")
+    return text
+
+
+def decode_region(text: str, size: tuple[int, int]) -> np.ndarray:
+    """The bool H x W mask of ``encode_region``'s text for an image of ``size`` (w, h).
+    Raises ``ToolArgumentError`` for malformed text, a size that differs, or too long a code."""
+    w, h = int(size[0]), int(size[1])
+    if not isinstance(text, str) or len(text) > REGION_MAX_CHARS:
+        raise ToolArgumentError("the region code is not text within "
+                                f"{REGION_MAX_CHARS} characters", hint="encode it with encode_region")
+    m = re.fullmatch(r"rle:(\d{1,6})x(\d{1,6}):([0-9a-z.]*)", text)
+    if not m:
+        raise ToolArgumentError(f"the region code {text[:40]!r} is malformed (expected 'rle:WxH:...')",
+                                hint="encode the mask with encode_region")
+    rw, rh = int(m.group(1)), int(m.group(2))
+    if (rw, rh) != (w, h):
+        raise ToolArgumentError(f"the region is {rw}x{rh} but the image is {w}x{h}",
+                                hint="a region applies to an image of its own size")
+    try:
+        runs = [int(r, 36) for r in m.group(3).split(".")] if m.group(3) else []
+    except ValueError:
+        raise ToolArgumentError(f"the region code {text[:40]!r} has an empty run",
+                                hint="encode the mask with encode_region") from None
+    if sum(runs) != w * h:
+        raise ToolArgumentError(f"the region code covers {sum(runs)} pixels, not {w}x{h} = {w * h}",
+                                hint="encode the mask with encode_region")
+    values = np.zeros(len(runs), bool)
+    values[1::2] = True
+    return np.repeat(values, runs).reshape(h, w)
+
+
+__all__ = ["ORDINAL_PATTERN", "OPPOSITE", "PLACES", "REGION_MAX_CHARS", "Referent", "SELECTS",
+           "SELECT_WORDS", "decode_region", "encode_region", "find_place", "find_selection",
+           "order_candidates", "ordinal_word", "parse", "parse_number", "parse_ordinal", "pick",
+           "place_phrase"]

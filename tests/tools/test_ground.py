@@ -223,3 +223,53 @@ def test_object_with_place_falls_back_to_the_place_and_says_so():
     g = G.ground_full(_img(), "the man in the middle")
     assert g.method == "geometry-fallback" and "no man" in g.note
     assert g.detections[0].box == (24, 16, 72, 48) and g.detections[0].score <= 0.4
+
+
+# ----------------------------------------------------------------------------- pointing
+from imagent.tools.referent import Referent  # noqa: E402
+def _two_squares():
+    from tests.assistant.test_pointing import two_squares
+
+    return two_squares()
+
+
+def test_a_box_with_an_object_word_is_refined_to_the_object_by_grabcut():
+    img = _two_squares()
+    g = G.ground_full(img, Referent(text="the selection", noun="object", box=(15, 25, 85, 95)))
+    assert g.method == "grabcut" and g.confirm is None
+    x0, y0, x1, y1 = g.detections[0].box
+    assert abs(x0 - 30) <= 2 and abs(y0 - 40) <= 2 and abs(x1 - 70) <= 2 and abs(y1 - 80) <= 2
+    # area words keep the whole box
+    g = G.ground_full(img, Referent(text="the selection", box=(15, 25, 85, 95)))
+    assert g.method == "box" and g.detections[0].box == (15, 25, 85, 95)
+    # deterministic: the same mask every time (replay)
+    a = G.ground_full(img, Referent(text="x", noun="cup", box=(15, 25, 85, 95))).detections[0].mask
+    b = G.ground_full(img, Referent(text="x", noun="cup", box=(15, 25, 85, 95))).detections[0].mask
+    assert (a == b).all()
+
+
+def test_a_point_on_a_flat_region_is_that_region_and_an_unclear_one_must_be_confirmed():
+    img = _two_squares()
+    g = G.ground_full(img, Referent(text="x", points=[(180, 70)]))
+    assert g.method == "point" and g.confirm is None and g.detections[0].box == (160, 50, 200, 90)
+    g = G.ground_full(img, Referent(text="x", points=[(120, 125)]))  # textured background
+    assert g.confirm and "unclear" in g.confirm and g.confidence < 0.5
+
+
+def test_an_explicit_region_is_used_as_given_and_replays_from_its_code():
+    from imagent.tools.referent import REGION_MAX_CHARS, decode_region, encode_region
+
+    img = _two_squares()
+    m = np.zeros((140, 240), bool)
+    m[10:30, 100:150] = True
+    code = encode_region(m)
+    assert (decode_region(code, (240, 140)) == m).all() and code.startswith("rle:240x140:")
+    g = G.ground_full(img, Referent(text="the selection", region=code))
+    assert g.method == "region" and g.detections[0].box == (100, 10, 150, 30)
+    assert ((g.detections[0].mask >= 0.5) == m).all()
+    with pytest.raises(GroundingError, match="does not fit"):
+        G.ground_full(img.resize((120, 70)), Referent(text="x", region=code))
+    noisy = np.random.default_rng(0).random((800, 800)) > 0.5
+    with pytest.raises(ToolArgumentError, match="too detailed"):
+        encode_region(noisy)
+    assert REGION_MAX_CHARS >= 100_000
