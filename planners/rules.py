@@ -856,6 +856,10 @@ class RulesPlanner:
         quotes = re.findall(r"[\"\u201c]([^\"\u201d]+)[\"\u201d]|(?<!\w)'([^']+)'(?!\w)", request or "")
         self._quotes = [a or b for a, b in quotes]
         text = _clean(request or "")
+        if context.selection is not None:  # "remove this" with a box: "this" is the selection
+            from imagent.planners.pointing import rewrite
+
+            text = rewrite(text)
         if not text or not re.search(r"[a-z]", text):
             return Plan(question="The request is empty. What should I change in the image?",
                         choices=_CHOICES, planner=self.name)
@@ -869,10 +873,6 @@ class RulesPlanner:
         except _Ask as ask:
             return Plan(question=ask.question, choices=ask.choices, planner=self.name)
         if not steps:
-        if context.selection is not None:  # "remove this" with a box: "this" is the selection
-            from imagent.planners.pointing import rewrite
-
-            text = rewrite(text)
             return Plan(question=_question(text), choices=_CHOICES, planner=self.name)
         reply = "; ".join(s.description for s in steps)
         return Plan(steps=steps, reply=reply, planner=self.name)

@@ -322,6 +322,138 @@ def _plausible(dets: list[Detection], share: float = 0.8) -> int:
     return sum(1 for d in dets if d.score >= share * best)
 
 
+# ----------------------------------------------------------------------------- pointing
+# The explicit branch of ground_full (a user's box, point or mask selection, tools/selection.py):
+# a region is used as given; a box is refined to the object inside it when the referent names
+# one ("this" read as "object", "the cup"); a point becomes the region under it. GrabCut runs
+# with a fixed RNG seed (masks.grabcut_refine), so a replay reproduces it bit for bit.
+AREA_NOUNS = frozenset("selection selected area region part spot patch place bit box zone "
+                       "pixels".split())
+REFINE_RANGE = (0.05, 0.95)  # a refined box mask is kept when it covers this share of the box
+POINT_AREA = (0.0005, 0.5)  # a clear region under a point covers this share of the image
+POINT_TOLERANCE = 12  # Lab units from the clicked colour (fixed-range flood fill)
+POINT_EDGE, POINT_EDGE_SUPPORT = 80.0, 0.9  # a clear region's outline: Sobel magnitude, share
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) of a non-empty bool mask's set pixels."""
+    from imagent.tools.selection import mask_box as box_of
+
+    return box_of(mask)
+
+
+def _refines(ref: Referent) -> bool:
+    """A box with an object word (not only area words) is refined to the object inside it."""
+    return bool(ref.noun) and not all(w in AREA_NOUNS for w in ref.noun.split())
+
+
+def _component_at(mask: np.ndarray, x: int | None = None, y: int | None = None) -> np.ndarray:
+    """The connected part of ``mask`` containing (x, y), else its largest part."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return mask.astype(bool)
+    if x is not None and y is not None and labels[y, x] > 0:
+        return labels == labels[y, x]
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def refine_box(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[np.ndarray | None, float]:
+    """The object inside ``box`` by GrabCut: (bool mask, its share of the box), or (None,
+    share) when the result is no sensible object (outside ``REFINE_RANGE``)."""
+    from imagent.tools.masks import box_mask, grabcut_refine
+
+    x0, y0, x1, y1 = box
+    area = max(1, (x1 - x0) * (y1 - y0))
+    fg = grabcut_refine(image, box_mask(image.size, box), iterations=5) >= 0.5
+    fg = _component_at(fg)
+    share = float(fg[y0:y1, x0:x1].sum()) / area
+    if not fg.any() or not REFINE_RANGE[0] <= share <= REFINE_RANGE[1]:
+        return None, share
+    return fg, share
+
+
+def region_at_point(image: Image.Image, x: int, y: int) -> tuple[np.ndarray | None, str, bool]:
+    """The region under a point: (bool mask or None, note, clear).
+
+    First the colour-homogeneous segment containing it (a fixed-range flood fill in Lab);
+    when that is a clear region (``POINT_AREA`` of the image) it is the answer. Otherwise
+    GrabCut seeded with a square around the point gives a best guess, marked unclear (the
+    caller asks before using it)."""
+    from imagent.tools.masks import grabcut_refine
+
+    w, h = image.size
+    rgb = np.ascontiguousarray(np.asarray(image.convert("RGB"), np.uint8))
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    ff = np.zeros((h + 2, w + 2), np.uint8)
+    tol = (POINT_TOLERANCE,) * 3
+    cv2.floodFill(lab, ff, (int(x), int(y)), (0, 0, 0), tol, tol,
+                  4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+    seg = ff[1:-1, 1:-1] > 0
+    seg = cv2.morphologyEx(seg.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+    seg = _component_at(seg, x, y)
+    share = float(seg.mean())
+    support = _edge_support(lab, seg)
+    if POINT_AREA[0] <= share <= POINT_AREA[1] and support >= POINT_EDGE_SUPPORT:
+        return seg, f"the colour-homogeneous region under the point {x},{y} ({share:.1%} of the image)", True
+    side = max(8, int(round(min(w, h) * 0.35)))
+    bx0, by0 = max(0, x - side // 2), max(0, y - side // 2)
+    rough = np.zeros((h, w), np.float32)
+    rough[by0:min(h, by0 + side), bx0:min(w, bx0 + side)] = 1.0
+    fg = grabcut_refine(image, rough, iterations=5) >= 0.5
+    if not fg[y, x]:  # GrabCut left the point out: the colour region is the best guess
+        if POINT_AREA[0] <= share <= POINT_AREA[1]:
+            return seg, (f"the colour region under the point {x},{y} ({share:.1%} of the image, "
+                         f"{support:.0%} of its outline on a clear edge: unclear)"), False
+        return None, f"no region found under the point {x},{y}", False
+    fg = _component_at(fg, x, y)
+    return fg, (f"GrabCut around the point {x},{y} (the colour region under it covers "
+                f"{share:.1%} of the image, {support:.0%} of its outline on a clear edge: "
+                f"unclear)"), False
+
+
+def _edge_support(lab: np.ndarray, seg: np.ndarray) -> float:
+    """The share of a region's outline (inside the image) that lies on a strong colour edge:
+    near 1 for a flat-coloured shape, lower where a flood fill stopped inside shading."""
+    grad = np.zeros(seg.shape, np.float32)
+    smooth = cv2.GaussianBlur(lab, (3, 3), 0).astype(np.float32)
+    for c in range(3):
+        grad = np.maximum(grad, np.hypot(cv2.Sobel(smooth[..., c], cv2.CV_32F, 1, 0, ksize=3),
+                                         cv2.Sobel(smooth[..., c], cv2.CV_32F, 0, 1, ksize=3)))
+    grad = cv2.dilate(grad, np.ones((5, 5), np.uint8))
+    ring = (cv2.dilate(seg.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~seg
+    ring[0, :] = ring[-1, :] = False
+    ring[:, 0] = ring[:, -1] = False
+    if not ring.any():
+        return 0.0
+    return float((grad[ring] > POINT_EDGE).mean())
+
+
+def _ground_region(image: Image.Image, ref: Referent) -> Grounding:
+    """An explicit mask region (a user's mask, or the previous edit's for "the same area"):
+    used as given; with a colour, that colour's part of it."""
+    size = image.size
+    try:
+        region = R.decode_region(ref.region or "", size)
+    except ToolArgumentError as exc:
+        raise GroundingError(f"the selected region does not fit this image: {exc.message}",
+                             hint="select again on the current image") from None
+    if not region.any():
+        raise GroundingError("the selected region is empty", hint="select an area with something in it")
+    box = mask_box(region)
+    if ref.colour is not None:
+        dets = []
+        for d in _colour_candidates(image, ref, box):
+            m = (np.asarray(d.mask) >= 0.5) & region
+            if m.any():
+                dets.append(_det(mask_box(m), size, d.label, d.score, m.astype(np.float32)))
+        if dets:
+            dets, i = R.pick(dets, ref.model_copy(update={"select": "largest", "ordinal": None}), size)
+            return Grounding(dets, f"{len(dets)} {ref.colour} region(s) inside the selected region",
+                             "colour", ref, confidence=CONFIDENCE["box"], chosen=i)
+    return Grounding([_det(box, size, ref.label, 1.0, region.astype(np.float32))],
+                     f"the selected region ({int(region.sum())} pixels)", "region", ref)
+
+
 def ground_full(image: Image.Image, target: Referent | str, *, select: str = "auto",
                 index: int = 0) -> Grounding:
     """Ground a referent (or a phrase, parsed once here): every candidate, the selected one
@@ -332,6 +464,8 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
     size = image.size
     w, h = size
     shown = ref.text or ref.describe()
+    if ref.region is not None:
+        return _ground_region(image, ref)
     if ref.box is not None:
         try:
             box = check_box(list(ref.box), size)
@@ -348,6 +482,14 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
                 return Grounding(dets, f"{len(dets)} {ref.colour} region(s) inside the {note}",
                                  "colour", ref, confidence=CONFIDENCE["box"], chosen=i)
             note += f"; no {ref.colour} region inside it, so the whole box"
+        elif _refines(ref):  # "remove this" on a box: the object inside it, when GrabCut finds one
+            fg, share = refine_box(image, box)
+            if fg is not None:
+                return Grounding([_det(mask_box(fg), size, ref.label, 1.0, fg.astype(np.float32))],
+                                 f"the object inside the {note} (GrabCut: {share:.0%} of the box)",
+                                 "grabcut", ref, confidence=CONFIDENCE["box"],
+                                 figures={"refined_share": round(share, 3)})
+            note += f"; GrabCut found no clear object in it ({share:.0%}), so the whole box"
         return Grounding([_det(box, size, ref.label, 1.0)], note, "box", ref)
     if ref.points:
         x, y = ref.points[0]
@@ -517,138 +659,6 @@ def ground_with_model(manager, image: Image.Image, ref: Referent, *, box_thresho
             pick_ref = ref.model_copy(update={"select": "center"})
     ordered, chosen = R.pick(dets, pick_ref, size)
     if ref.place:
-# ----------------------------------------------------------------------------- pointing
-# The explicit branch of ground_full (a user's box, point or mask selection, tools/selection.py):
-# a region is used as given; a box is refined to the object inside it when the referent names
-# one ("this" read as "object", "the cup"); a point becomes the region under it. GrabCut runs
-# with a fixed RNG seed (masks.grabcut_refine), so a replay reproduces it bit for bit.
-AREA_NOUNS = frozenset("selection selected area region part spot patch place bit box zone "
-                       "pixels".split())
-REFINE_RANGE = (0.05, 0.95)  # a refined box mask is kept when it covers this share of the box
-POINT_AREA = (0.0005, 0.5)  # a clear region under a point covers this share of the image
-POINT_TOLERANCE = 12  # Lab units from the clicked colour (fixed-range flood fill)
-POINT_EDGE, POINT_EDGE_SUPPORT = 80.0, 0.9  # a clear region's outline: Sobel magnitude, share
-
-
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """The box (x0, y0, x1, y1) of a non-empty bool mask's set pixels."""
-    from imagent.tools.selection import mask_box as box_of
-
-    return box_of(mask)
-
-
-def _refines(ref: Referent) -> bool:
-    """A box with an object word (not only area words) is refined to the object inside it."""
-    return bool(ref.noun) and not all(w in AREA_NOUNS for w in ref.noun.split())
-
-
-def _component_at(mask: np.ndarray, x: int | None = None, y: int | None = None) -> np.ndarray:
-    """The connected part of ``mask`` containing (x, y), else its largest part."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return mask.astype(bool)
-    if x is not None and y is not None and labels[y, x] > 0:
-        return labels == labels[y, x]
-    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-
-
-def refine_box(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[np.ndarray | None, float]:
-    """The object inside ``box`` by GrabCut: (bool mask, its share of the box), or (None,
-    share) when the result is no sensible object (outside ``REFINE_RANGE``)."""
-    from imagent.tools.masks import box_mask, grabcut_refine
-
-    x0, y0, x1, y1 = box
-    area = max(1, (x1 - x0) * (y1 - y0))
-    fg = grabcut_refine(image, box_mask(image.size, box), iterations=5) >= 0.5
-    fg = _component_at(fg)
-    share = float(fg[y0:y1, x0:x1].sum()) / area
-    if not fg.any() or not REFINE_RANGE[0] <= share <= REFINE_RANGE[1]:
-        return None, share
-    return fg, share
-
-
-def region_at_point(image: Image.Image, x: int, y: int) -> tuple[np.ndarray | None, str, bool]:
-    """The region under a point: (bool mask or None, note, clear).
-
-    First the colour-homogeneous segment containing it (a fixed-range flood fill in Lab);
-    when that is a clear region (``POINT_AREA`` of the image) it is the answer. Otherwise
-    GrabCut seeded with a square around the point gives a best guess, marked unclear (the
-    caller asks before using it)."""
-    from imagent.tools.masks import grabcut_refine
-
-    w, h = image.size
-    rgb = np.ascontiguousarray(np.asarray(image.convert("RGB"), np.uint8))
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    ff = np.zeros((h + 2, w + 2), np.uint8)
-    tol = (POINT_TOLERANCE,) * 3
-    cv2.floodFill(lab, ff, (int(x), int(y)), (0, 0, 0), tol, tol,
-                  4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
-    seg = ff[1:-1, 1:-1] > 0
-    seg = cv2.morphologyEx(seg.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-    seg = _component_at(seg, x, y)
-    share = float(seg.mean())
-    support = _edge_support(lab, seg)
-    if POINT_AREA[0] <= share <= POINT_AREA[1] and support >= POINT_EDGE_SUPPORT:
-        return seg, f"the colour-homogeneous region under the point {x},{y} ({share:.1%} of the image)", True
-    side = max(8, int(round(min(w, h) * 0.35)))
-    bx0, by0 = max(0, x - side // 2), max(0, y - side // 2)
-    rough = np.zeros((h, w), np.float32)
-    rough[by0:min(h, by0 + side), bx0:min(w, bx0 + side)] = 1.0
-    fg = grabcut_refine(image, rough, iterations=5) >= 0.5
-    if not fg[y, x]:  # GrabCut left the point out: the colour region is the best guess
-        if POINT_AREA[0] <= share <= POINT_AREA[1]:
-            return seg, (f"the colour region under the point {x},{y} ({share:.1%} of the image, "
-                         f"{support:.0%} of its outline on a clear edge: unclear)"), False
-        return None, f"no region found under the point {x},{y}", False
-    fg = _component_at(fg, x, y)
-    return fg, (f"GrabCut around the point {x},{y} (the colour region under it covers "
-                f"{share:.1%} of the image, {support:.0%} of its outline on a clear edge: "
-                f"unclear)"), False
-
-
-def _edge_support(lab: np.ndarray, seg: np.ndarray) -> float:
-    """The share of a region's outline (inside the image) that lies on a strong colour edge:
-    near 1 for a flat-coloured shape, lower where a flood fill stopped inside shading."""
-    grad = np.zeros(seg.shape, np.float32)
-    smooth = cv2.GaussianBlur(lab, (3, 3), 0).astype(np.float32)
-    for c in range(3):
-        grad = np.maximum(grad, np.hypot(cv2.Sobel(smooth[..., c], cv2.CV_32F, 1, 0, ksize=3),
-                                         cv2.Sobel(smooth[..., c], cv2.CV_32F, 0, 1, ksize=3)))
-    grad = cv2.dilate(grad, np.ones((5, 5), np.uint8))
-    ring = (cv2.dilate(seg.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~seg
-    ring[0, :] = ring[-1, :] = False
-    ring[:, 0] = ring[:, -1] = False
-    if not ring.any():
-        return 0.0
-    return float((grad[ring] > POINT_EDGE).mean())
-
-
-def _ground_region(image: Image.Image, ref: Referent) -> Grounding:
-    """An explicit mask region (a user's mask, or the previous edit's for "the same area"):
-    used as given; with a colour, that colour's part of it."""
-    size = image.size
-    try:
-        region = R.decode_region(ref.region or "", size)
-    except ToolArgumentError as exc:
-        raise GroundingError(f"the selected region does not fit this image: {exc.message}",
-                             hint="select again on the current image") from None
-    if not region.any():
-        raise GroundingError("the selected region is empty", hint="select an area with something in it")
-    box = mask_box(region)
-    if ref.colour is not None:
-        dets = []
-        for d in _colour_candidates(image, ref, box):
-            m = (np.asarray(d.mask) >= 0.5) & region
-            if m.any():
-                dets.append(_det(mask_box(m), size, d.label, d.score, m.astype(np.float32)))
-        if dets:
-            dets, i = R.pick(dets, ref.model_copy(update={"select": "largest", "ordinal": None}), size)
-            return Grounding(dets, f"{len(dets)} {ref.colour} region(s) inside the selected region",
-                             "colour", ref, confidence=CONFIDENCE["box"], chosen=i)
-    return Grounding([_det(box, size, ref.label, 1.0, region.astype(np.float32))],
-                     f"the selected region ({int(region.sum())} pixels)", "region", ref)
-
-
         info["place"] = ref.place
     info["select"] = pick_ref.select or "auto"
     explicit = pick_ref.has_instance or bool(ref.place)
@@ -659,8 +669,6 @@ def _ground_region(image: Image.Image, ref: Referent) -> Grounding:
                      ambiguous=len(ordered) > 1 and plausible > 1 and not explicit,
                      confidence=round(float(ordered[0].score), 3), plausible=plausible, chosen=chosen)
 
-    if ref.region is not None:
-        return _ground_region(image, ref)
 
 def _use_model(args: Args, ref: Referent, state: ToolState) -> bool:
     from imagent.tools.backends import resolve_backend
@@ -677,14 +685,6 @@ def run(args: Args, state: ToolState) -> ToolResult:
     res.extra["resolved_args"] = {"referent": ref.to_args(), "backend": "embedded"}
     return res
 
-        elif _refines(ref):  # "remove this" on a box: the object inside it, when GrabCut finds one
-            fg, share = refine_box(image, box)
-            if fg is not None:
-                return Grounding([_det(mask_box(fg), size, ref.label, 1.0, fg.astype(np.float32))],
-                                 f"the object inside the {note} (GrabCut: {share:.0%} of the box)",
-                                 "grabcut", ref, confidence=CONFIDENCE["box"],
-                                 figures={"refined_share": round(share, 3)})
-            note += f"; GrabCut found no clear object in it ({share:.0%}), so the whole box"
 
 def _run_model(args: Args, ref: Referent, state: ToolState) -> ToolResult:
     mgr = state.models
