@@ -96,8 +96,8 @@ def test_global_request_with_a_box_applies_to_the_box(a):
     assert diff[:, 160:].max() == 0 and diff[100:, :].max() == 0  # far outside untouched
 
 
-def test_brighten_here_with_a_point_and_blur_this_with_chat(a):
-    turn = a.chat("blur this", box=RIGHT_BOX)
+def test_chat_takes_a_box_and_a_mask_array(a):
+    turn = a.chat("make this darker", box=RIGHT_BOX)
     assert turn.status == "done" and turn.plan.steps[0].kind == "local", turn.reply
     turn = a.chat("brighten here", mask=np.pad(np.ones((20, 20), bool), ((0, 120), (0, 220))))
     assert turn.status == "done", turn.reply
