@@ -183,9 +183,13 @@ _ADJUSTMENTS: tuple[_Adjust, ...] = (
     _Adjust(_p(r"darker|darken(?:ed)?|dimmer|dim|(?:decrease|lower|reduce|less) (?:the )?(?:brightness|light)|moodier"), "brightness", -1),
     _Adjust(_p(r"sharpen|sharper|crisper|more detail(?:ed)?|(?:increase|more) (?:the )?sharpness|unblur|deblur|in focus"), "sharpen"),
     _Adjust(_p(r"blur(?:red)?|blurry|blurrier|soften|softer|defocus(?:ed)?|out of focus"), "blur"),
+    _Adjust(_p(r"pixel+ate(?:d)?|pixeli[sz]e(?:d)?|mosaic|censor(?:ed)?|anonymi[sz]e(?:d)?"), "pixelate"),
 )
+_PRIVATE = re.compile(r"\b(?:faces?|heads?|people|persons?|man|men|woman|women|child(?:ren)?|kids?|"
+                      r"boys?|girls?|guys?|plates?|licen[cs]e|number ?plates?|names?|text|her|him|"
+                      r"them)\b")
 _BASE_AMOUNT = {"brightness": 0.25, "contrast": 0.25, "saturation": 0.3, "exposure": 0.5,
-                "warmth": 0.3, "sharpen": 1.0, "blur": 2.0}
+                "warmth": 0.3, "sharpen": 1.0, "blur": 2.0, "pixelate": 0.0}
 
 _WEAK = re.compile(r"\b(a (?:little )?bit|slightly|a little|a touch|somewhat|a tad|subtly|mildly|"
                    r"gently|lightly|barely|just a bit)\b")
@@ -227,7 +231,8 @@ _V_CHANGE = (r"change|changing|turn|turning|make|making|convert|transform|morph|
              r"regress|regenerate|reform|evolve|upgrade|downgrade|dress up|style|stylize|"
              r"stylise|apply|use|go|become|adjust|fix|correct|enhance|improve|retouch|clean up|"
              r"restore|repair|colorize|colourize|weather|flood|cover")
-_V_ADJUST = (r"brighten|darken|lighten|sharpen|blur|soften|increase|decrease|boost|reduce|"
+_V_ADJUST = (r"brighten|darken|lighten|sharpen|blur|pixelate|pixelize|pixelise|censor|anonymize|"
+             r"anonymise|soften|increase|decrease|boost|reduce|"
              r"lower|raise|enhance|adjust|fix|correct|saturate|desaturate|warm|cool|invert|"
              r"denoise|dehaze|intensify|deepen|dim|fade|mute|tone down|tone up|amplify|"
              r"strengthen|weaken|heighten|crank up|bump up|turn up|turn down|pump up|up|"
@@ -754,6 +759,14 @@ def _adjust_step(text: str, adj: _Adjust, region: _Target | None = None,
     args: dict = {"operation": op}
     if op in _BASE_AMOUNT:
         args["amount"] = round(_BASE_AMOUNT[op] * strength * (adj.sign or 1), 4)
+    if op == "blur":
+        # the blur is given for a 512-px image and scales with the photo; a face, a person or a
+        # licence plate is blurred to hide it, not to soften it
+        args["value"] = 512
+        if region is not None and _PRIVATE.search(region.phrase or ""):
+            args["amount"] = round(args["amount"] * 4, 4)
+        elif region is not None and re.search(r"\b(?:background|backdrop)\b", region.phrase or ""):
+            args["amount"] = round(args["amount"] * 2.5, 4)  # a portrait's shallow depth of field
     if region is None:
         return Step(kind="global", calls=[ToolCall(name="global_edit", args=args)],
                     description=desc, strength=strength)
@@ -1651,7 +1664,8 @@ class RulesPlanner:
             return _adjust_step(text, adj, region=_apply_other(_target(mm.group(1)), ctx))
         mm = re.match(r"^((?:the|his|her|their|its|this|that)\s+[\w' -]+?)(?:\s+(?:a bit|slightly|more|"
                       r"a little|much|a lot))?$", rest)
-        if mm and verb in ("brighten", "darken", "lighten", "sharpen", "blur", "soften", "saturate",
+        if mm and verb in ("brighten", "darken", "lighten", "sharpen", "blur", "pixelate", "pixelize",
+                           "pixelise", "censor", "anonymize", "anonymise", "soften", "saturate",
                            "desaturate", "dim", "warm", "cool", "invert", "fade", "mute") \
                 and not _is_whole(mm.group(1)) and not re.search(r"\b(?:image|picture|photo|scene|shadows|highlights|colou?rs|tones)\b", mm.group(1)):
             return _adjust_step(text, adj, region=_apply_other(_target(mm.group(1)), ctx))

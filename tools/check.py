@@ -161,7 +161,7 @@ def verify_removal(after: Image.Image, grounding: Any, mask: np.ndarray, *,
     from imagent.tools.ground import ground_full, ground_with_model
 
     method = getattr(grounding, "method", None)
-    if method not in ("detector", "colour", "grounding-dino"):
+    if method not in ("detector", "colour", "grounding-dino", "person", "face", "text"):
         return {"verified": None, "reason": f"grounded by {method}: not re-detectable"}
     ref = grounding.referent.without_instance()
     if ref.box is not None and ref.names_object:

@@ -1,14 +1,18 @@
-"""Classical object detectors that need no downloaded weights.
+"""Classical object detectors that need no downloaded weights: Haar cascades (Viola-Jones,
+OpenCV) for cat faces, eyes and licence plates -- the classes the shipped models
+(``tools/vision.py``) do not cover. Their evidence is weak: grounding always asks before an
+edit uses it.
 
-- Haar cascades (Viola-Jones, OpenCV): frontal face, profile face (both directions),
-  full body, upper body, cat face, eyes, licence plates. OpenCV 5 no longer ships the
-  cascade XML files (``cv2.data`` is empty in opencv-python-headless 5.0), and moved
-  ``CascadeClassifier``/``HOGDescriptor`` to the contrib build, so the project
-  depends on opencv-contrib-python-headless and keeps the eight cascades it uses,
-  gzipped, in ``tools/data/haarcascades/`` (from OpenCV's data folder; Intel licence
-  text inside each file). The old-format ``haarcascade_license_plate_rus_16stages``
-  is not kept: ``haarcascade_russian_plate_number`` covers licence plates.
-- The HOG people detector (Dalal-Triggs, OpenCV's built-in default SVM coefficients).
+Faces and people are found by the shipped models (BlazeFace, selfie segmentation). The Haar
+face/body cascades and the HOG people detector were removed after measuring them on the
+benchmark photos: Haar faces found 3 "faces" on the coins photo and 1 on the retina, HOG/Haar
+bodies 8 "people" on photos of coins, galaxies, a retina and a tissue slide, and missed the
+Grace Hopper portrait; BlazeFace found the three real faces and nothing else.
+
+OpenCV 5 no longer ships the cascade XML files (``cv2.data`` is empty in
+opencv-python-headless 5.0), and moved ``CascadeClassifier`` to the contrib build, so the
+project depends on opencv-contrib-python-headless and keeps the cascades it uses, gzipped, in
+``tools/data/haarcascades/`` (from OpenCV's data folder; Intel licence text inside each file).
 
 ``detect(image, kind)`` returns ``RawDetection``s (box, score in [0, 1], label) after
 non-maximum suppression. Scores map the cascade's final-stage weight or the SVM
@@ -34,11 +38,8 @@ DATA = Path(__file__).resolve().parent / "data" / "haarcascades"
 
 # kind -> (cascade files, label, min neighbours, min size as a fraction of the short side)
 CASCADES: dict[str, tuple[tuple[str, ...], str, int, float]] = {
-    "face": (("frontalface_default", "profileface"), "face", 5, 0.04),
     "eye": (("eye",), "eye", 6, 0.015),
     "cat": (("frontalcatface",), "cat", 4, 0.05),
-    "person": (("fullbody", "upperbody"), "person", 3, 0.08),
-    "upper_body": (("upperbody",), "upper body", 3, 0.08),
     "plate": (("russian_plate_number",), "licence plate", 4, 0.03),
 }
 KINDS = tuple(CASCADES)
@@ -46,12 +47,8 @@ KINDS = tuple(CASCADES)
 # phrase words -> detector kind
 WORDS: dict[str, str] = {}
 for _kind, _words in {
-    "face": "face faces head heads",
     "eye": "eye eyes",
     "cat": "cat cats kitten kittens kitty",
-    "person": "person persons people man men woman women boy boys girl girls child children "
-              "kid kids human humans pedestrian pedestrians guy guys lady ladies figure body",
-    "upper_body": "torso torsos shoulders",
     "plate": "plate plates licence license registration numberplate",
 }.items():
     for _w in _words.split():
@@ -71,13 +68,13 @@ class DetectorUnavailable(ModelUnavailableError):
 
 
 def available() -> bool:
-    return hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "HOGDescriptor")
+    return hasattr(cv2, "CascadeClassifier")
 
 
 def _require() -> None:
     if not available():
         raise DetectorUnavailable(
-            f"this OpenCV build ({cv2.__version__}) has no Haar cascade / HOG detectors",
+            f"this OpenCV build ({cv2.__version__}) has no Haar cascade detectors",
             hint="OpenCV 5 keeps them in the contrib build: pip install "
                  "opencv-contrib-python-headless (imagent's dependency)")
 
@@ -102,14 +99,6 @@ def _cascade(name: str):
     return clf
 
 
-@functools.lru_cache(maxsize=1)
-def _hog():
-    _require()
-    hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-    return hog
-
-
 def _logistic(x: float, centre: float, scale: float) -> float:
     return 1.0 / (1.0 + math.exp(-(x - centre) / scale))
 
@@ -125,36 +114,22 @@ def _gray(image: Image.Image, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.equalizeHist(g), f
 
 
-def _run_cascade(gray: np.ndarray, name: str, neighbours: int, min_frac: float,
-                 flip: bool = False) -> list[tuple[tuple[int, int, int, int], float]]:
+def _run_cascade(gray: np.ndarray, name: str, neighbours: int, min_frac: float
+                 ) -> list[tuple[tuple[int, int, int, int], float]]:
     clf = _cascade(name)
     ww, wh = clf.getOriginalWindowSize()
     h, w = gray.shape
     if w < ww or h < wh:
         return []
     side = max(ww, wh, int(min(w, h) * min_frac))
-    g = cv2.flip(gray, 1) if flip else gray
     boxes, _levels, weights = clf.detectMultiScale3(
-        g, scaleFactor=1.1, minNeighbors=neighbours,
+        gray, scaleFactor=1.1, minNeighbors=neighbours,
         minSize=(max(ww, side * ww // max(ww, wh)), max(wh, side * wh // max(ww, wh))),
         outputRejectLevels=True)
     out = []
     for (x, y, bw, bh), wgt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).ravel(), strict=True):
         x, y, bw, bh = int(x), int(y), int(bw), int(bh)
-        if flip:
-            x = w - x - bw
         out.append(((x, y, x + bw, y + bh), _logistic(float(wgt), 0.0, 2.0)))
-    return out
-
-
-def _run_hog(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
-    h, w = gray.shape
-    if w < 64 or h < 128:
-        return []
-    boxes, weights = _hog().detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.05)
-    out = []
-    for (x, y, bw, bh), wgt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).ravel(), strict=True):
-        out.append(((int(x), int(y), int(x + bw), int(y + bh)), _logistic(float(wgt), 0.0, 0.5)))
     return out
 
 
@@ -192,13 +167,8 @@ def detect(image: Image.Image, kind: str, *, max_side: int = 1024) -> list[RawDe
     gray, f = _gray(image, max_side)
     found: list[RawDetection] = []
     for name in names:
-        flips = (False, True) if name == "profileface" else (False,)
-        for flip in flips:
-            for box, score in _run_cascade(gray, name, neighbours, min_frac, flip=flip):
-                found.append(RawDetection(box, score, label, f"haar:{name}"))
-    if kind == "person":
-        for box, score in _run_hog(gray):
-            found.append(RawDetection(box, score, label, "hog:people"))
+        for box, score in _run_cascade(gray, name, neighbours, min_frac):
+            found.append(RawDetection(box, score, label, f"haar:{name}"))
     W, H = image.size
     out = []
     for d in nms(found):

@@ -9,8 +9,12 @@ the pixels. Embedded backend (no model weights):
   the whole image; "a corner" / "the sides" give every such region as candidates;
 - ``colour``: colour segmentation in Lab (``tools/colors.py``), connected components ranked
   by size and saliency, each with its own mask; with a box, the colour inside the box;
-- ``noun``: the classical OpenCV detectors (``tools/detectors.py``) for faces, eyes,
-  people, cats and licence plates.
+- ``noun``: the small models shipped in the package (``tools/vision.py``, ``noun_class``):
+  people (a BlazeFace face gates the selfie segmentation, one instance per face), faces (the
+  face box grown to the head, an elliptical mask), text (PP-OCR lines joined into blocks,
+  masks grown with the text height; a mass noun such as "the text" is every block of one line
+  height), the main subject / foreground and the background (its inverse). Cats, eyes and
+  licence plates: the classical Haar cascades (``tools/detectors.py``), weak evidence.
 
 Instance choice (``select``/``ordinal``) orders the candidates (``referent.pick``). A side
 place with an object ("the person on the left") picks the instance; another place filters
@@ -42,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from imagent.errors import GroundingError, ToolArgumentError
 from imagent.tools import detectors
 from imagent.tools import referent as R
-from imagent.tools.colors import colour_regions, colour_spec
+from imagent.tools.colors import colour_mask, colour_regions, colour_spec
 from imagent.tools.masks import check_box
 from imagent.tools.referent import Referent
 from imagent.tools.types import Detection, ToolResult, ToolState
@@ -52,9 +56,9 @@ DESCRIPTION = (
     "Find the region of the image a target refers to and return every candidate as detections "
     "(the selected one first). Give 'phrase' (e.g. 'the second red car from the left', 'the "
     "flag in the top-left corner', 'the sky', 'box x0,y0,x1,y1', 'rect x,y,w,h') or a parsed "
-    "'referent'. Offline it finds places, boxes, colours, and faces, eyes, people, cats and "
-    "licence plates (classical detectors, weak: the assistant asks before using them). Follow "
-    "with build_mask.")
+    "'referent'. Offline it finds places, boxes, colours, people, faces, text, the main subject "
+    "and the background (small shipped models), and cats, eyes and licence plates (classical "
+    "detectors, weak: the assistant asks before using them). Follow with build_mask.")
 
 Select = Literal["auto", "left", "right", "top", "bottom", "largest", "smallest", "center",
                  "nearest_center", "score"]
@@ -223,7 +227,8 @@ class Grounding:
 
     detections: list[Detection]
     note: str
-    method: str  # "box", "geometry", "colour", "detector", "geometry-fallback", "grounding-dino"
+    method: str  # "box", "geometry", "colour", "detector", "person", "face", "text", "subject",
+    #              "background", "geometry-fallback", "grounding-dino"
     referent: Referent
     ambiguous: bool = False  # several close candidates and the referent named no instance
     confidence: float = 1.0  # of the selected candidate, calibrated per method (module doc)
@@ -242,6 +247,9 @@ class Grounding:
 # classical detectors and colour regions are often something else.
 CONFIDENCE = {"box": 1.0, "geometry": 0.9, "colour": 0.8, "colour-specific": 0.55,
               "detector": 0.45, "geometry-fallback": 0.3}
+# The shipped models' own scores are calibrated in tools/vision.py (0.5 = their threshold on the
+# benchmark photos); below these an edit asks first.
+MODEL_SURE = {"person": 0.6, "face": 0.6, "text": 0.6, "subject": 0.5, "background": 0.5}
 SKIN_FRACTION = 0.35  # a colour region with more skin-toned pixels than this may be a person
 
 
@@ -279,14 +287,198 @@ def _colour_candidates(image: Image.Image, ref: Referent, within: tuple[int, int
     return out
 
 
+# Words the small shipped models find (tools/vision.py): a word -> (class, plural). Possessive
+# determiners ("her face") are not people; "her" alone is. The classical detectors keep the
+# classes no shipped model covers (cats, eyes, licence plates), always asking before an edit.
+VISION_WORDS: dict[str, tuple[str, bool]] = {}
+for _cls, _plural, _words in (
+        ("person", False, "person man woman boy girl child kid human pedestrian guy lady gentleman "
+                          "figure body someone somebody individual adult baby toddler teenager "
+                          "her him he she"),
+        ("person", True, "persons people men women boys girls children kids humans pedestrians "
+                         "guys ladies gentlemen figures everyone everybody adults them they"),
+        ("face", False, "face head"),
+        ("face", True, "faces heads"),
+        ("text", False, "caption subtitle title watermark signature stamp timestamp datestamp "
+                        "inscription copyright"),
+        # mass nouns: "the text" is all of it
+        ("text", True, "text writing lettering words letters captions subtitles titles watermarks "
+                       "texts"),
+        ("subject", False, "subject foreground"),
+        ("background", False, "background backdrop bg"),
+):
+    for _w in _words.split():
+        VISION_WORDS[_w] = (_cls, _plural)
+POSSESSIVES = frozenset("her his their its my your our".split())
+# the head noun comes before these: "the guy with the camera" is a guy, "the cup on the table" a cup
+PREPOSITIONS = frozenset("with on in of at near by from holding wearing behind under over next "
+                         "beside inside above below carrying".split())
+CLASS_WHAT = {"person": "person", "face": "face", "text": "text", "subject": "main subject",
+              "background": "background"}
+
+
+def noun_class(noun: str | None) -> tuple[str, str, bool] | None:
+    """(class, the word that named it, plural) for a noun phrase: a class of the shipped models
+    (VISION_WORDS) or a classical detector kind; None when neither covers it. The head word wins
+    ("the woman's face" is a face, "her face" too); possessive words own, they don't name."""
+    if not noun:
+        return None
+    words = [w.lower().strip(".,!?;:") for w in noun.split()]
+    words = [w[:-2] if w.endswith("'s") else w for w in words]
+    cut = next((i for i, w in enumerate(words) if w in PREPOSITIONS and i > 0), len(words))
+    words = words[:cut]
+    heads = [w for i, w in enumerate(words) if not (w in POSSESSIVES and i < len(words) - 1)]
+    # a possessor ("the woman's face") names whose; the last class word is the thing itself
+    for w in reversed(heads):
+        if w in VISION_WORDS:
+            cls, plural = VISION_WORDS[w]
+            return cls, w, plural
+        kind = detectors.WORDS.get(w)
+        if kind in ("cat", "eye", "plate"):
+            return kind, w, False
+    return None
+
+
+def _union(dets: list[Detection], size: tuple[int, int], label: str) -> Detection:
+    """One detection covering several (their masks, or their boxes, joined)."""
+    w, h = size
+    m = np.zeros((h, w), np.float32)
+    for d in dets:
+        if d.mask is not None:
+            m = np.maximum(m, np.asarray(d.mask, np.float32))
+        else:
+            x0, y0, x1, y1 = d.box
+            m[y0:y1, x0:x1] = 1.0
+    ys, xs = np.nonzero(m >= 0.5)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else (0, 0, w, h)
+    return _det(box, size, label, min(d.score for d in dets), m)
+
+
+def _ellipse_mask(box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    m = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = box
+    cv2.ellipse(m, ((x0 + x1) // 2, (y0 + y1) // 2), (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2)),
+                0, 0, 360, 1, -1)
+    return m.astype(np.float32)
+
+
+TEXT_MIN_ASPECT = 1.8  # a line of several characters is wider than tall; eyes, stars, knobs are not
+
+
+def _text_blocks(image: Image.Image, label: str) -> tuple[list[tuple[Detection, float]], int]:
+    """Text lines from the PP-OCR detector, joined into blocks (lines a line-height apart), each
+    with its mask grown in proportion to the text height. Returns ((block, line height) pairs,
+    shapes dropped):
+    a single box that is not wider than tall is dropped as a likely non-text blob."""
+    from imagent.tools import vision as V
+
+    size = image.size
+    boxes = V.text_boxes(image)
+    lines = [b for b in boxes if (b.box[2] - b.box[0]) >= TEXT_MIN_ASPECT * max(1.0, b.height)]
+    dropped = len(boxes) - len(lines)
+    groups: list[list] = []
+    for b in lines:
+        for g in groups:
+            if any(_near_line(b, o) for o in g):
+                g.append(b)
+                break
+        else:
+            groups.append([b])
+    out = []
+    for g in groups:
+        m = V.text_mask(size, g)
+        ys, xs = np.nonzero(m >= 0.5)
+        if not len(xs):
+            continue
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        out.append((_det(box, size, label, float(np.mean([b.score for b in g])), m),
+                    float(np.median([b.height for b in g]))))
+    out.sort(key=lambda dh: -dh[0].score)
+    return out, dropped
+
+
+def _colour_share(colour: np.ndarray, det: Detection) -> float:
+    """Fraction of a text block's pixels in the colour: strokes are a minority of the block."""
+    m = np.asarray(det.mask) >= 0.5 if det.mask is not None else None
+    if m is None or not m.any():
+        return 0.0
+    return float((np.asarray(colour) > 0)[m].mean())
+
+
+def _near_line(a, b) -> bool:
+    """Two text lines of one block: overlapping or within a line height of each other."""
+    hgt = max(a.height, b.height, 1.0)
+    ax0, ay0, ax1, ay1 = a.box
+    bx0, by0, bx1, by1 = b.box
+    gap_x = max(0, max(ax0, bx0) - min(ax1, bx1))
+    gap_y = max(0, max(ay0, by0) - min(ay1, by1))
+    return gap_x <= 1.5 * hgt and gap_y <= 1.0 * hgt
+
+
+def _vision_candidates(image: Image.Image, ref: Referent, cls: str, word: str, plural: bool
+                       ) -> tuple[list[Detection], str, str, str]:
+    """Candidates of a class the shipped models find (tools/vision.py)."""
+    from imagent.tools import vision as V
+
+    size = image.size
+    label = ref.detector_text()
+    if cls == "person":
+        found = V.people(image)
+        dets = [_det(p.box, size, label, p.score, p.mask) for p in found]
+        note = (f"{len(dets)} person(s): a face found by BlazeFace, the person's outline by "
+                "selfie segmentation")
+    elif cls == "face":
+        found = V.faces(image)
+        dets = []
+        for f in found:
+            hb = V.head_box(f, size)
+            dets.append(_det(hb, size, label, f.score, _ellipse_mask(hb, size)))
+        note = f"{len(dets)} face(s) found by BlazeFace, grown to the head"
+    elif cls == "text":
+        blocks, dropped = _text_blocks(image, label)
+        dets = [d for d, _ in blocks]
+        heights = {id(d): hgt for d, hgt in blocks}
+        note = (f"{len(dets)} block(s) of text found by the PP-OCR text detector"
+                + (f" ({dropped} blob(s) not shaped like a line of text left out)" if dropped else ""))
+        found = dets
+        if ref.colour is not None and dets:
+            spec = colour_spec(ref.colour)
+            cm = colour_mask(image, spec)
+            coloured = [d for d in dets if _colour_share(cm, d) >= 0.08]
+            note += f"; {len(coloured)} of them {ref.colour}"
+            dets = found = coloured
+    else:  # subject / background
+        mask, conf = V.main_subject(image)
+        if cls == "background":
+            mask = 1.0 - mask
+        ys, xs = np.nonzero(mask >= 0.5)
+        dets = []
+        if len(xs):
+            box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            dets = [_det(box, size, label, float(conf), mask.astype(np.float32))]
+        note = (f"the {CLASS_WHAT[cls]}: person/subject segmentation and saliency, refined by GrabCut"
+                f" (confidence {conf:.2f})")
+    # a caption and a title, or a line of text and a row of flag stars, are not one "the text":
+    # text blocks join only when their line heights are within a factor of two
+    if plural and len(dets) > 1 and (cls != "text" or max(heights[id(d)] for d in dets)
+                                     <= 2.0 * min(heights[id(d)] for d in dets)):
+        dets = [_union(dets, size, label)]
+        note += f"; all {len(found) if cls != 'text' else 'of them'} together"
+    return dets, note, cls, f"a {word}"
+
+
 def _object_candidates(image: Image.Image, ref: Referent
                        ) -> tuple[list[Detection], str, str, str] | None:
-    """Candidates from the classical detectors or colour segmentation, or None when the
-    referent names neither. Returns (candidates, note, method, what-was-looked-for)."""
+    """Candidates from the shipped models, the classical detectors or colour segmentation, or
+    None when the referent names none of them. Returns (candidates, note, method,
+    what-was-looked-for)."""
     size = image.size
-    kind = detectors.kind_for_words(ref.noun.split()) if ref.noun else None
-    if kind is not None:
-        k, word = kind
+    named = noun_class(ref.noun)
+    if named is not None and named[0] in CLASS_WHAT:
+        return _vision_candidates(image, ref, *named)
+    if named is not None:
+        k, word, _ = named
         if not detectors.available():
             raise GroundingError(
                 f"cannot find {ref.text or ref.describe()!r}: this OpenCV build has no classical "
@@ -555,9 +747,9 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
             f"cannot find {shown!r}: the offline detectors found no "
             f"{what.split(' ', 1)[1]} in the {w}x{h} image",
             hint="the grounding model (GroundingDINO, `--profile models`) finds objects the "
-                 "classical detectors (faces, people, cats, eyes, licence plates, colours) "
-                 "miss; offline, name a place such as 'the top-left corner' or give a box "
-                 "'box x0,y0,x1,y1'")
+                 "offline models (people, faces, text, cats, eyes, licence plates, colours) "
+                 "miss; offline, name a place such as 'the top-left corner', point at it "
+                 "(--box x0,y0,x1,y1 or --point x,y) or give a box 'box x0,y0,x1,y1'")
     if place is not None:
         if ref.noun:  # "the flag in the top-left corner": no offline grounding knows flags
             return _place_fallback(image, ref, place, ref.noun)
@@ -570,8 +762,9 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
             g.confirm = "no sky-coloured region above a clear horizon was found"
         return g
     raise GroundingError(
-        f"cannot find {shown!r}: the offline grounding understands places, colours and "
-        f"faces/people/cats/eyes/licence plates, not this",
+        f"cannot find {shown!r}: the offline grounding understands places, colours, people, "
+        f"faces, text, the main subject and the background, cats, eyes and licence plates, "
+        f"not this",
         hint="finding other objects needs the grounding model (GroundingDINO, `--profile "
              "models`); offline, name a place such as 'the top-left corner', 'the left half', "
              "'the sky', a colour ('the red car'), or give a box 'box x0,y0,x1,y1' (corners) "
@@ -595,7 +788,7 @@ def _calibrate(image: Image.Image, ordered: list[Detection], note: str, method: 
     """Confidence, plausible count, ambiguity and the reason to confirm, for object evidence."""
     # colour scores mix size and saliency: a smaller region of the same colour is still a
     # plausible referent ("the yellow dot" among dots of several sizes)
-    plausible = _plausible(ordered, 0.5 if method == "colour" else 0.8)
+    plausible = _plausible(ordered, 0.5 if method in ("colour", "person", "face", "text") else 0.8)
     ambiguous = len(ordered) > 1 and plausible > 1 and not named_instance
     first = ordered[0]
     figures: dict = {}
@@ -626,6 +819,12 @@ def _calibrate(image: Image.Image, ordered: list[Detection], note: str, method: 
         elif specific and len(ordered) > 1:
             confirm = (f"colour alone cannot tell which of {len(ordered)} {ref.colour} regions is "
                        f"the {ref.noun}")
+    elif method in MODEL_SURE:
+        confidence = float(first.score)
+        if confidence < MODEL_SURE[method]:
+            confirm = (f"the {CLASS_WHAT[method]} I found is uncertain (score {confidence:.2f})"
+                       if method not in ("subject", "background") else
+                       f"the photo has no clear main subject (confidence {confidence:.2f})")
     else:
         confidence = float(first.score)
     return Grounding(ordered, note, method, ref, ambiguous=ambiguous, confidence=round(confidence, 3),

@@ -1,4 +1,4 @@
-"""The classical detectors (Haar cascades, HOG people) on the astronaut photo and synthetic images."""
+"""The classical detectors (Haar cascades for cats, eyes, plates) on the astronaut photo and synthetic images."""
 
 from __future__ import annotations
 
@@ -26,12 +26,8 @@ def test_every_cascade_named_in_the_issue_ships_and_loads():
             assert not D._cascade(name).empty(), (kind, name)
 
 
-def test_face_and_eyes_on_the_astronaut(astronaut):
-    faces = D.detect(astronaut, "face")
-    assert len(faces) == 1
-    x0, y0, x1, y1 = faces[0].box
-    assert 160 < x0 < 200 and 50 < y0 < 90 and 250 < x1 < 290 and 140 < y1 < 180
-    assert 0.5 < faces[0].score <= 1.0 and faces[0].label == "face"
+def test_eyes_on_the_astronaut(astronaut):
+    x0, y0, x1, y1 = 160, 50, 290, 180  # her face
     eyes = D.detect(astronaut, "eye")
     assert len(eyes) == 2
     for e in eyes:  # both inside the face
@@ -54,7 +50,8 @@ def test_nms_and_words():
     b = D.RawDetection((1, 1, 11, 11), 0.8, "face", "x")
     c = D.RawDetection((50, 50, 60, 60), 0.7, "face", "x")
     assert D.nms([b, a, c]) == [a, c]
-    assert D.kind_for_words(["the", "woman"]) == ("person", "woman")
+    assert D.kind_for_words(["the", "woman"]) is None  # people: the shipped models (tools/vision.py)
+    assert "face" not in D.KINDS and "person" not in D.KINDS
     assert D.kind_for_words(["kitten"]) == ("cat", "kitten")
     assert D.kind_for_words(["dog"]) is None
     with pytest.raises(ValueError):
