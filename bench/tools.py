@@ -1,6 +1,6 @@
 """Benchmark of the embedded tools: removal quality, speed and memory.
 
-    .venv/bin/python bench/tools.py [--quick] [--images DIR] [--only quality|speed|memory]
+    .venv/bin/python bench/tools.py [--quick] [--images DIR] [--only quality|speed|memory|objects]
 
 1. **Removal quality** on the benchmark photos (``../shared/benchmarks/images``,
    scaled to at most 640 px on the long side) with seeded free-form holes -- thick
@@ -9,14 +9,19 @@
    into the fill, e.g. through the feathered edge); OpenCV Telea
    (``cv2.inpaint(..., INPAINT_TELEA)``, radius 3) fills the same holes. Figures:
    MAE inside the hole (0..255, RGB), texture fidelity = mean Sobel gradient
-   magnitude (grey) inside the filled hole / the same of the true pixels, and whether
-   every pixel outside the mask is bit-identical. Targets: mean MAE ours <= Telea,
+   magnitude (grey) inside the filled hole / the same of the true pixels, the
+   object-copy score (``patchfill.object_copy_score``: best normalised cross-correlation
+   of a fill patch with a salient region outside the hole; ~0.9+ = an object was copied),
+   and whether every pixel outside the mask is bit-identical. Targets: mean MAE ours <= Telea,
    mean texture fidelity >= 0.85, outside bit-identical for every hole.
 2. **Speed**: each tool's time at 1, 4 and 12 megapixels (an upscaled benchmark
    photo); remove/outpaint directly, the other tools through the registry.
    Target: removing a 5 % object at 12 MP <= 1.5 s.
 3. **Memory**: peak RSS of a child process that loads a 12 MP photo and removes a
    5 % object (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). Target <= 1.5 GB.
+
+4. **Objects** (``bench/object_copy.py``): object copy, texture and streaks of removals
+   and extensions next to salient objects (the scene suite), and the 12 MP extension.
 
 Prints tables and writes ``bench/results/tools.json``. Exits 0 even when a target is
 missed, but prints FAIL for that row. ``--quick`` runs a reduced version (3 photos,
@@ -141,6 +146,7 @@ def load_photos(folder: Path, limit: int | None = None) -> list[tuple[str, np.nd
 # ------------------------------------------------------------------ 1. quality
 
 def bench_quality(folder: Path, quick: bool) -> dict:
+    from imagent.tools.patchfill import object_copy_score
     from imagent.tools.remove import remove_region
 
     photos = load_photos(folder, 3 if quick else None)
@@ -161,17 +167,19 @@ def bench_quality(folder: Path, quick: bool) -> dict:
                 tel = cv2.inpaint(given, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
                 t_tel = time.perf_counter() - t0
                 ours, theirs = hole_metrics(img, out, hole), hole_metrics(img, tel, hole)
+                copy = object_copy_score(out, hole)
                 rows.append({"image": name, "kind": kind, "fraction": frac,
                              "hole_fraction": round(float(hole.mean()), 4),
                              "mae": round(ours["mae"], 3), "texture": round(ours["texture"], 4),
                              "telea_mae": round(theirs["mae"], 3),
                              "telea_texture": round(theirs["texture"], 4),
+                             "object_copy": round(copy, 4),
                              "outside_identical": bool(np.array_equal(out[~hole], given[~hole])),
                              "seconds": round(t_ours, 3), "telea_seconds": round(t_tel, 4),
                              "patch_size": info.get("patch_size"), "scale": info.get("scale")})
                 print(f"  {name:32s} {kind:6s} {frac:4.0%}  mae {ours['mae']:6.2f} "
                       f"(telea {theirs['mae']:6.2f})  texture {ours['texture']:.3f} "
-                      f"(telea {theirs['texture']:.3f})  {t_ours:.2f}s", flush=True)
+                      f"(telea {theirs['texture']:.3f})  copy {copy:.3f}  {t_ours:.2f}s", flush=True)
 
     def summary(sel: list[dict]) -> dict:
         return {"holes": len(sel),
@@ -179,6 +187,7 @@ def bench_quality(folder: Path, quick: bool) -> dict:
                 "telea_mae": round(float(np.mean([r["telea_mae"] for r in sel])), 3),
                 "texture": round(float(np.mean([r["texture"] for r in sel])), 4),
                 "telea_texture": round(float(np.mean([r["telea_texture"] for r in sel])), 4),
+                "object_copy": round(float(np.mean([r["object_copy"] for r in sel])), 4),
                 "mae_ratio": round(float(np.mean([r["mae"] for r in sel]) /
                                          np.mean([r["telea_mae"] for r in sel])), 4),
                 "seconds_mean": round(float(np.mean([r["seconds"] for r in sel])), 3)}
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a reduced run, to check it works")
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
-    ap.add_argument("--only", choices=("quality", "speed", "memory"))
+    ap.add_argument("--only", choices=("quality", "speed", "memory", "objects"))
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     if not a.images.is_dir():
@@ -325,16 +334,21 @@ def main(argv: list[str] | None = None) -> int:
         report["speed"] = bench_speed(a.images, a.quick)
     if a.only in (None, "memory"):
         report["memory"] = bench_memory(a.images, a.quick)
+    if a.only in (None, "objects"):
+        print("object copies (bench/object_copy.py)")
+        from object_copy import main as objects_main
+
+        objects_main((["--quick"] if a.quick else ["--big"]))
 
     print()
     if "quality" in report:
         q = report["quality"]
         print(f"{'holes':14s} {'n':>3s} {'MAE ours':>9s} {'MAE Telea':>10s} {'ratio':>6s} "
-              f"{'texture ours':>13s} {'texture Telea':>14s} {'s/hole':>7s}")
+              f"{'texture ours':>13s} {'texture Telea':>14s} {'copy':>6s} {'s/hole':>7s}")
         for k, g in q["groups"].items():
             print(f"{k:14s} {g['holes']:3d} {g['mae']:9.2f} {g['telea_mae']:10.2f} "
                   f"{g['mae_ratio']:6.3f} {g['texture']:13.3f} {g['telea_texture']:14.3f} "
-                  f"{g['seconds_mean']:7.2f}")
+                  f"{g['object_copy']:6.3f} {g['seconds_mean']:7.2f}")
     if "speed" in report:
         sp = report["speed"]
         cols = sorted({c for row in sp["table"].values() for c in row}, key=lambda c: float(c.split()[0]))

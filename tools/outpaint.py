@@ -25,6 +25,7 @@ import re
 import time
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -50,6 +51,11 @@ MAX_SIDE_PX = 20_000  # and no side of the result may exceed this
 DEFAULT_MAX_PIXELS = 40_000_000
 SEAM_PX = 6
 TILE_PX = 160  # each side is filled outward in tiles at most this deep
+WORK_MAX_PX = 1_500_000  # larger results are filled at a reduced scale and upsampled
+PM_MAX_DEPTH = 0.35  # PatchMatch fills a side up to this fraction of the image's extent ...
+PM_MAX_NEW_FRACTION = 0.4  # ... less when the new area is more than this share of the result
+MIN_PM_DEPTH_PX = 32  # (but at least this deep); beyond, synthesized structure + texture
+TEXTURE_SIGMA = PF.TEXTURE_SIGMA
 
 
 class Args(BaseModel):
@@ -174,14 +180,16 @@ def plan_extension(size: tuple[int, int], *, left: int = 0, right: int = 0, top:
 
 
 def _fill_box(canvas: np.ndarray, known: np.ndarray, box: tuple[int, int, int, int],
-              pm, seed: int, check_cancelled=None) -> dict:
-    """Fill the unknown pixels of canvas[box] in place from its known ones (hybrid fill)."""
+              pm, seed: int, check_cancelled=None, avoid: np.ndarray | None = None) -> dict:
+    """Fill the unknown pixels of canvas[box] in place from its known ones (hybrid fill),
+    never copying from ``avoid`` (canvas-sized bool)."""
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(canvas[y0:y1, x0:x1])
     hole = ~known[y0:y1, x0:x1]
     if not hole.any() or hole.all():
         return {}
-    filled, info = PF.fill(crop, hole, pm, seed=seed, check_cancelled=check_cancelled)
+    av = None if avoid is None else avoid[y0:y1, x0:x1]
+    filled, info = PF.fill(crop, hole, pm, seed=seed, check_cancelled=check_cancelled, avoid=av)
     canvas[y0:y1, x0:x1][hole] = filled[hole]
     known[y0:y1, x0:x1] = True
     return info
@@ -219,6 +227,119 @@ def _side_tiles(side: str, depth: int, rect: tuple[int, int, int, int], size: tu
     return out
 
 
+def _texture_noise(shape: tuple[int, int], sample: np.ndarray, rng: np.random.Generator,
+                   sigma: float = TEXTURE_SIGMA) -> np.ndarray:
+    """Float32 H x W x 3 noise with the fine-band amplitude and colour of ``sample``
+    (uint8 RGB): one grey field (no colour speckle) times the band's per-channel std."""
+    smp = sample.astype(np.float32)
+    band = smp - cv2.GaussianBlur(smp, (0, 0), sigma)
+    std = band.reshape(-1, 3).std(axis=0) if band.size else np.zeros(3, np.float32)
+    field = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), 0.7)
+    field /= max(float(field.std()), 1e-6)
+    return field[..., None] * std[None, None, :].astype(np.float32)
+
+
+def _synth_strip(canvas: np.ndarray, known: np.ndarray, side: str, rect: list[int], depth: int,
+                 rng: np.random.Generator) -> None:
+    """Fill ``depth`` px beyond ``rect`` (the known rectangle) on ``side`` without copying
+    anything: the known block mirrored and blurred more the further it reaches (structure,
+    no object survives as one), plus noise with the edge band's texture statistics."""
+    x0, y0, x1, y1 = rect
+    nh, nw = canvas.shape[:2]
+    # work in an orientation where the strip grows to the left of the known block
+    if side in ("left", "right"):
+        block = canvas[y0:y1, x0:x1] if side == "left" else canvas[y0:y1, x0:x1][:, ::-1]
+    else:
+        blk = canvas[y0:y1, 0:nw]
+        block = blk.transpose(1, 0, 2) if side == "top" else blk[::-1].transpose(1, 0, 2)
+    block = np.ascontiguousarray(block).astype(np.float32)
+    bh, bw = block.shape[:2]
+    padded = np.pad(block, ((0, 0), (depth, 0), (0, 0)), mode="symmetric")
+    dist = np.maximum(depth - np.arange(depth + bw, dtype=np.float32), 0.0)  # per column
+    # blur grows with the distance from the edge: interpolate between a few levels
+    sigmas = [0.0] + [sg for sg in (2.0, 5.0, 12.0, 30.0, 75.0) if sg < 2 * depth]
+    pos = np.interp(np.clip(0.3 * dist, 0.0, sigmas[-1]), sigmas, np.arange(len(sigmas), dtype=np.float32))
+    out = np.zeros_like(padded)
+    for i, sg in enumerate(sigmas):
+        wgt = np.clip(1.0 - np.abs(pos - i), 0.0, 1.0).astype(np.float32)
+        if wgt.any():
+            lvl = padded if sg == 0 else cv2.GaussianBlur(padded, (0, 0), sg, borderType=cv2.BORDER_REFLECT)
+            out += wgt[None, :, None] * lvl
+    strip = out[:, :depth]
+    edge_band = block[:, :min(bw, max(16, depth // 2))].astype(np.uint8)
+    strip += _texture_noise(strip.shape[:2], edge_band, rng) * np.clip(
+        dist[:depth] / 4.0, 0.0, 1.0)[None, :, None]
+    strip = np.clip(np.round(strip), 0, 255).astype(np.uint8)
+    if side == "left":
+        canvas[y0:y1, x0 - depth:x0] = strip
+        known[y0:y1, x0 - depth:x0] = True
+    elif side == "right":
+        canvas[y0:y1, x1:x1 + depth] = strip[:, ::-1]
+        known[y0:y1, x1:x1 + depth] = True
+    elif side == "top":
+        canvas[y0 - depth:y0, 0:nw] = strip.transpose(1, 0, 2)
+        known[y0 - depth:y0, 0:nw] = True
+    else:
+        canvas[y1:y1 + depth, 0:nw] = strip.transpose(1, 0, 2)[::-1]
+        known[y1:y1 + depth, 0:nw] = True
+
+
+def _pm_depth(side: str, depth: int, size: tuple[int, int], new_fraction: float) -> int:
+    """How much of ``depth`` PatchMatch fills; the rest is synthesized (``_synth_strip``)."""
+    w, h = size
+    extent = w if side in ("left", "right") else h
+    limit = PM_MAX_DEPTH * extent
+    if new_fraction > PM_MAX_NEW_FRACTION:  # most of the result would be copied texture
+        limit *= PM_MAX_NEW_FRACTION / new_fraction
+    return int(min(depth, max(min(depth, MIN_PM_DEPTH_PX), round(limit))))
+
+
+def _outpaint_embedded(rgb: np.ndarray, add: dict[str, int], pm, *, seed: int,
+                       check_cancelled=None) -> tuple[np.ndarray, dict]:
+    """The PatchMatch outpaint of uint8 ``rgb`` at this scale: tiles near the image (no
+    patch from salient objects, faces or text), synthesized structure + texture beyond."""
+    h, w = rgb.shape[:2]
+    L, R, T, B = add["left"], add["right"], add["top"], add["bottom"]
+    nw, nh = w + L + R, h + T + B
+    canvas = np.pad(rgb, ((T, B), (L, R), (0, 0)), mode="symmetric")
+    known = np.zeros((nh, nw), bool)
+    known[T:T + h, L:L + w] = True
+    avoid = np.zeros((nh, nw), bool)
+    avoid[T:T + h, L:L + w] = PF.avoid_mask(rgb, np.zeros((h, w), bool), removed=False)
+    new_fraction = 1.0 - (w * h) / float(nw * nh)
+    rng = np.random.default_rng([int(seed), 7919])
+    tiles, synth = 0, {}
+    rect = [L, T, L + w, T + h]
+    for k, side in enumerate(SIDES):
+        if not add[side]:
+            continue
+        d_pm = _pm_depth(side, add[side], (w, h), new_fraction)
+        for box in _side_tiles(side, d_pm, tuple(rect), (nw, nh), TILE_PX):
+            if check_cancelled:
+                check_cancelled()
+            _fill_box(canvas, known, box, pm, seed + 7 * k + tiles, check_cancelled, avoid)
+            tiles += 1
+        x0, y0, x1, y1 = rect  # the known rectangle once PatchMatch is done on this side
+        grown = {"left": [x0 - d_pm, y0, x1, y1], "right": [x0, y0, x1 + d_pm, y1],
+                 "top": [0, y0 - d_pm, nw, y1], "bottom": [0, y0, nw, y1 + d_pm]}[side]
+        rest = add[side] - d_pm
+        if rest > 0:
+            if check_cancelled:
+                check_cancelled()
+            _synth_strip(canvas, known, side, grown, rest, rng)
+            synth[side] = rest
+        if side == "left":
+            rect[0] = 0
+        elif side == "right":
+            rect[2] = nw
+        elif side == "top":
+            rect[0], rect[1], rect[2] = 0, 0, nw
+        else:
+            rect[0], rect[3], rect[2] = 0, nh, nw
+    return canvas, {"tiles": tiles, "synthesized": synth,
+                    "avoided": round(float(avoid.mean()), 4)}
+
+
 def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,
                    check_cancelled=None, fill: str = "auto"
                    ) -> tuple[Image.Image, np.ndarray, dict]:
@@ -227,7 +348,8 @@ def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,
     ``fill`` is the embedded algorithm: ``"reflect"`` skips PatchMatch and keeps the mirrored
     edge (also the canvas a generative fill starts from); ``"patchmatch"`` needs the library
     (``ModelUnavailableError`` without it); ``"auto"`` = PatchMatch when it loads, else reflect.
-    ``info["algorithm"]`` names what ran."""
+    ``info["algorithm"]`` names what ran. Results over ``WORK_MAX_PX`` are filled at a
+    reduced scale and upsampled (plus fine texture); the original pixels stay exact."""
     t0 = time.perf_counter()
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     h, w = rgb.shape[:2]
@@ -241,41 +363,57 @@ def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,
         raise ModelUnavailableError("the PatchMatch library (pypatchmatch) could not be loaded",
                                     hint="reinstall pypatchmatch, or use algorithm='reflect'")
     canvas = reflected.copy()
+    extra: dict[str, Any] = {}
     if pm is not None:
-        known = ~new_area
-        tiles = 0
-        # left/right on the original rows, then top/bottom on the full new width; each
-        # side outward in tiles at most TILE_PX deep, so a large extension stays bounded
-        rect = [L, T, L + w, T + h]
-        for k, side in enumerate(SIDES):
-            if not add[side]:
-                continue
-            for box in _side_tiles(side, add[side], tuple(rect), (nw, nh), TILE_PX):
-                if check_cancelled:
-                    check_cancelled()
-                _fill_box(canvas, known, box, pm, seed + 7 * k + tiles, check_cancelled)
-                tiles += 1
-            if side == "left":
-                rect[0] = 0
-            elif side == "right":
-                rect[2] = nw
+        scale = max(1.0, (nw * nh / float(WORK_MAX_PX)) ** 0.5)
+        if scale > 1.0:
+            sw, sh = max(1, round(w / scale)), max(1, round(h / scale))
+            small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+            add_s = {k: (max(1, round(v / scale)) if v else 0) for k, v in add.items()}
+            filled_s, extra = _outpaint_embedded(small, add_s, pm, seed=seed,
+                                                 check_cancelled=check_cancelled)
+            if check_cancelled:
+                check_cancelled()
+            filled = cv2.resize(filled_s, (nw, nh), interpolation=cv2.INTER_CUBIC)
+            # the fine texture the reduced scale cannot hold: noise with the statistics of
+            # the original's band that the downscale removed, next to the edges
+            lost = rgb.astype(np.float32) - cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+            k = max(8, int(4 * scale))
+            edges = [lost[:, :k], lost[:, -k:], lost[:k, :].transpose(1, 0, 2), lost[-k:, :].transpose(1, 0, 2)]
+            std = np.concatenate([e.reshape(-1, 3) for e in edges]).std(axis=0)
+            del lost
+            rng = np.random.default_rng([int(seed), 104729])
+            field = cv2.GaussianBlur(rng.standard_normal((nh, nw)).astype(np.float32), (0, 0), 0.7)
+            field *= 1.0 / max(float(field.std()), 1e-6)
+            for c in range(3):
+                ch = filled[..., c].astype(np.float32) + field * float(std[c])
+                filled[..., c] = np.clip(np.round(ch), 0, 255).astype(np.uint8)
+            del field
+            canvas = np.where(new_area[..., None], filled, reflected)
+            extra = dict(extra, scale=round(scale, 3), work_size=[sw + add_s["left"] + add_s["right"],
+                                                                  sh + add_s["top"] + add_s["bottom"]])
+        else:
+            canvas, extra = _outpaint_embedded(rgb, add, pm, seed=seed, check_cancelled=check_cancelled)
         backend, note = "patchmatch", ""
         # seam: blend from the mirrored edge (continuous with the original) to the fill,
-        # over SEAM_PX inside the new area only
+        # over SEAM_PX (at the working scale) inside the new area only
+        seam = SEAM_PX * scale
         dist = _distance_from_original(nw, nh, (L, T, L + w, T + h))
-        wgt = np.clip(dist / float(SEAM_PX), 0.0, 1.0)[..., None]
+        near = new_area & (dist < seam)
+        wgt = np.clip(dist[near] / float(seam), 0.0, 1.0)[:, None]
         wgt = wgt * wgt * (3 - 2 * wgt)
-        mixed = np.round(reflected.astype(np.float32) * (1 - wgt) + canvas.astype(np.float32) * wgt)
-        canvas = np.where(new_area[..., None], np.clip(mixed, 0, 255).astype(np.uint8), canvas)
+        mixed = reflected[near].astype(np.float32) * (1 - wgt) + canvas[near].astype(np.float32) * wgt
+        canvas[near] = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
     elif fill == "reflect":
         backend, note = "reflect", ""
     else:
         backend, note = "reflect", " (PatchMatch is unavailable: the new area is a mirror of the edge)"
     canvas[T:T + h, L:L + w] = rgb  # the original, bit-identical at its offset
     info = {"backend": EMBEDDED, "algorithm": backend, "note": note, "new_size": [nw, nh], "added": dict(add),
-            "tiles": tiles if pm is not None else 0,
+            "tiles": extra.get("tiles", 0),
             "offset": [L, T], "new_area_fraction": round(float(new_area.mean()), 4),
             "seed": int(seed), "elapsed_ms": round((time.perf_counter() - t0) * 1000.0, 1)}
+    info.update({k: v for k, v in extra.items() if k != "tiles"})
     return Image.fromarray(canvas), new_area.astype(np.float32), info
 
 

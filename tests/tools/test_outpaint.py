@@ -114,7 +114,10 @@ def test_large_extension_is_filled_in_tiles_and_can_be_cancelled():
     out, mask, info = O.outpaint_image(img, {"left": 0, "right": 400, "top": 0, "bottom": 30},
                                        seed=1)
     arr = np.asarray(out)
-    assert out.size == (520, 94) and info["tiles"] == 4  # 160 + 160 + 80 on the right, 1 below
+    assert out.size == (520, 94)
+    # 333 % to the right: PatchMatch fills the strip next to the image, the rest is
+    # synthesized (mirrored structure + texture), never copies of copies
+    assert info["tiles"] >= 2 and info["synthesized"]["right"] > 300
     np.testing.assert_array_equal(arr[:64, :120], np.asarray(img))
     far = arr[:64, 400:].astype(np.float32)  # the last tile: still the image's texture
     assert np.abs(far.mean(axis=(0, 1)) - np.asarray(img).mean(axis=(0, 1))).max() < 20
