@@ -145,11 +145,11 @@ def judge_outpaint(before: Image.Image, after: Image.Image, side: str, grow: flo
             "kept_mean_abs": None if kept is None else round(kept, 2)}
 
 
-def _subject(scene: Scene, req: Request, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _subject(scene: Scene, parts, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(own, grown, shrunk) maps of a cut-out's or background edit's subject parts."""
     own = np.zeros((h, w), bool)
     big = np.zeros((h, w), bool)
-    for part in scene.resolve(req.target):
+    for part in scene.resolve(parts):
         o, b = part_masks(part, w, h)
         own |= o
         big |= b
@@ -162,17 +162,23 @@ def judge_cutout(scene: Scene, req: Request, alpha: Image.Image | None, w: int, 
     if alpha is None:
         return {"ok": False, "why": "the new version has no transparency"}
     a = np.asarray(alpha.convert("L")) >= 128
-    own, big, _ = _subject(scene, req, w, h)
-    opaque_in = float(a[own].mean()) if own.any() else 0.0
-    clear_out = float((~a[~big]).mean()) if (~big).any() else 1.0
-    return {"ok": opaque_in >= 0.8 and clear_out >= 0.8, "opaque_inside": round(opaque_in, 3),
-            "transparent_outside": round(clear_out, 3)}
+    tried = []
+    for i, parts in enumerate((req.target, *req.alts)):
+        own, big, _ = _subject(scene, parts, w, h)
+        opaque_in = float(a[own].mean()) if own.any() else 0.0
+        clear_out = float((~a[~big]).mean()) if (~big).any() else 1.0
+        v = {"ok": opaque_in >= 0.8 and clear_out >= 0.8, "opaque_inside": round(opaque_in, 3),
+             "transparent_outside": round(clear_out, 3)}
+        if v["ok"]:
+            return {**v, "alternative": i}
+        tried.append(v)
+    return {**tried[0], "alternatives_tried": tried[1:]}
 
 
 def judge_background(scene: Scene, req: Request, before: Image.Image, after: Image.Image) -> dict[str, Any]:
     w, h = before.size
     changed = changed_map(before, after, WHOLE_LEVEL)
-    _, big, shrunk = _subject(scene, req, w, h)
+    _, big, shrunk = _subject(scene, req.target, w, h)
     n = int(changed.sum())
     in_subject = float((changed & shrunk).sum() / n) if n else 0.0
     outside = float(changed[~big].mean()) if (~big).any() else 0.0

@@ -477,6 +477,9 @@ ASTRO_HEAD = (150, 10, 304, 180)       # face and hair
 ASTRO_PERSON = (15, 10, 372, 512)      # her, hair to the bottom edge, without the helmet she holds
 ASTRO_PERSON_HELMET = (15, 10, 510, 512)  # her and the helmet in her hands
 ASTRO_SHUTTLE = (350, 0, 478, 292)     # the shuttle model on the right
+ASTRO_SUBJECT = polygon((150, 12), (300, 12), (305, 150), (330, 200), (370, 260), (380, 340), (450, 335),
+                        (511, 380), (511, 511), (15, 511), (25, 380), (60, 290), (120, 240), (150, 180))
+                                       # her outline with the helmet she holds
 # skimage_camera.png (512×512)
 CAM_MAN = (0, 58, 336, 512)            # the man, hair to the bottom edge, hand on the camera included
 CAM_TRIPOD = (228, 135, 412, 512)      # the camera on its tripod
@@ -485,6 +488,8 @@ CAM_FACE = (178, 92, 262, 200)         # his face in profile, eye to chin
 CAM_HEAD = (150, 60, 265, 202)         # face and hair
 CAM_SUBJECT = polygon((150, 62), (265, 62), (330, 140), (330, 230), (412, 512), (0, 512), (0, 200),
                       (100, 118))       # the man with his camera and tripod
+CAM_MAN_CAMERA = polygon((150, 62), (265, 62), (330, 140), (330, 230), (290, 240), (235, 262), (200, 300),
+                         (150, 512), (0, 512), (0, 200), (100, 118))  # the man and the camera in his hands
 # grace_hopper.jpg (512×600, bench/scenes/photos)
 GH_FACE = (170, 125, 365, 335)         # her face, cap brim to chin
 GH_HEAD = (148, 15, 380, 345)          # with the cap
@@ -526,7 +531,7 @@ SCENES: list[Scene] = [
         edit("blur her face", ASTRO_FACE, alts=((ASTRO_HEAD,),), kind="faces"),
         edit("remove the flag on the left", ASTRO_FLAG, kind="places/boxes"),
         edit("get rid of the space shuttle model on the right", ASTRO_SHUTTLE, kind="main subject"),
-        background("blur the background", ASTRO_PERSON_HELMET, kind="main subject"),
+        background("blur the background", ASTRO_SUBJECT, kind="main subject"),
     ], description="Eileen Collins in an orange suit, a US flag behind her on the left, a shuttle model on the right"),
     Scene("astronaut_asset", "global", "asset:astronaut.png", [
         whole("make it a bit brighter"),
@@ -540,7 +545,10 @@ SCENES: list[Scene] = [
         edit("make the sky a little lighter", CAM_SKY, kind="places/boxes"),
         outpaint("extend the picture to the right by 25%", "right", grow=0.25),
         edit("blur the man's face", CAM_FACE, alts=((CAM_HEAD,),), kind="faces"),
-        cutout("remove the background", CAM_SUBJECT, kind="main subject"),
+        Request("remove the background", "edit", (CAM_SUBJECT,), alts=((CAM_MAN_CAMERA,),),
+                kind="main subject", mode="cutout",
+                note="whether the tripod's thin legs belong to the subject is a judgment call: the man "
+                     "with the camera in his hands is accepted too"),
     ], description="a man with a film camera on a tripod, grass, buildings and sky behind"),
     Scene("chelsea", "cats", "photo:skimage_chelsea.png", [
         ask("remove the man", kind="people", note="there is no person in the photo"),
