@@ -12,8 +12,12 @@ DESCRIPTION = HELP + """.
 
 With IMAGE a new session starts on it; without, --session NAME (or the most recent
 session) continues. Keys: ctrl+z undo, ctrl+y redo, ctrl+b before/after, ctrl+t mask
-overlay, escape cancels a running request, ctrl+q quits. Slash commands: /undo, /redo,
-/log, /checkout N, /export PATH, /planner [NAME], /model [PROFILE], /help.
+overlay, escape cancels a running request (else clears the selection), ctrl+q quits.
+Click on the image to point at a pixel, drag to draw a box: the next request ("remove
+this", "make this blue") uses it. A "which one?" question numbers its candidates on the
+image: type the number or click inside the box. Slash commands: /undo, /redo, /log,
+/checkout N, /export PATH, /select box X0,Y0,X1,Y1 | point X,Y, /clear, /planner [NAME],
+/model [PROFILE], /help.
 Image display: Kitty or Sixel graphics where the terminal supports them, coloured
 half-cell blocks elsewhere (IMAGENT_TUI_IMAGE=halfcell forces the blocks).
 """
