@@ -110,7 +110,8 @@ def test_run_sets_normalised_call_and_session_calls_refused():
         "box_threshold": 0.35, "text_threshold": 0.25,
         # the stored call names the referent that was grounded
         "referent": {"text": "the left half", "noun": None, "colour": None, "place": "half:left",
-                     "select": None, "ordinal": None, "box": None, "points": None}}}
+                     "select": None, "ordinal": None, "box": None, "points": None,
+                     "region": None}}}
     for name in ("undo", "redo", "checkout"):
         args = {"version": "3"} if name == "checkout" else {}
         reg.validate(ToolCall(name=name, args=args))
