@@ -56,6 +56,10 @@ PM_MAX_DEPTH = 0.35  # PatchMatch fills a side up to this fraction of the image'
 PM_MAX_NEW_FRACTION = 0.4  # ... less when the new area is more than this share of the result
 MIN_PM_DEPTH_PX = 32  # (but at least this deep); beyond, synthesized structure + texture
 TEXTURE_SIGMA = PF.TEXTURE_SIGMA
+SOURCE_BAND = 1.25  # PatchMatch copies from this many times a side's new width next to it
+FADE_FRACTION = 0.4
+LOW_FROM_EDGE = True  # the PatchMatch part's low band follows the edge's rows ...
+LOW_KEEP = 0.05  # ... beyond about this share of the image's extent from the border  # the synthesis fades in over this share of the PatchMatch depth
 
 
 class Args(BaseModel):
@@ -285,7 +289,7 @@ def _synth_strip(canvas: np.ndarray, known: np.ndarray, side: str, rect: list[in
 
 
 def _pm_depth(side: str, depth: int, size: tuple[int, int], new_fraction: float) -> int:
-    """How much of ``depth`` PatchMatch fills; the rest is synthesized (``_synth_strip``)."""
+    """How much of ``depth`` PatchMatch fills; the rest is synthesized (``_synth_side``)."""
     w, h = size
     extent = w if side in ("left", "right") else h
     limit = PM_MAX_DEPTH * extent
@@ -294,40 +298,159 @@ def _pm_depth(side: str, depth: int, size: tuple[int, int], new_fraction: float)
     return int(min(depth, max(min(depth, MIN_PM_DEPTH_PX), round(limit))))
 
 
+def _orient(a: np.ndarray, side: str) -> np.ndarray:
+    """View of ``a`` (rows x cols [x ch]) turned so that ``side`` is the left: column 0
+    is the outermost."""
+    if side == "left":
+        return a
+    if side == "right":
+        return a[:, ::-1]
+    t = np.swapaxes(a, 0, 1)
+    return t if side == "top" else t[:, ::-1]
+
+
+def _region(side: str, rect: list[int], nw: int, nh: int, inner: int, outer: int
+            ) -> tuple[int, int, int, int]:
+    """Box (x0, y0, x1, y1) reaching ``inner`` px into the known rectangle ``rect`` and
+    ``outer`` px beyond it on ``side`` (left/right: its rows; top/bottom: the full width)."""
+    x0, y0, x1, y1 = rect
+    if side == "left":
+        return x0 - outer, y0, min(x1, x0 + inner), y1
+    if side == "right":
+        return max(x0, x1 - inner), y0, x1 + outer, y1
+    if side == "top":
+        return 0, y0 - outer, nw, min(y1, y0 + inner)
+    return 0, max(y0, y1 - inner), nw, y1 + outer
+
+
+def _ping_pong(a: np.ndarray, n: int) -> np.ndarray:
+    """Columns of ``a`` repeated back and forth (mirror tiling) to ``n`` columns."""
+    m = a.shape[1]
+    if m <= 1:
+        return np.repeat(a[:, :1], n, axis=1)
+    period = 2 * m - 2
+    j = np.arange(n) % period
+    j = np.where(j < m, j, period - j)
+    return a[:, j]
+
+
+def _synth_side(known_block: np.ndarray, objects: np.ndarray, depth: int,
+                texture: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Float32 (rows x depth x 3) continuation of ``known_block`` (oriented: the new strip
+    grows to the left of column 0), column 0 the outermost.
+
+    Structure: the per-row colour of the block's edge band (objects left out), blurred
+    across rows more the further it reaches (a horizon continues, nothing is mirrored).
+    Texture: ``texture`` (the high band of the PatchMatch part, mirror-tiled outward), else
+    noise with the edge band's fine-band statistics."""
+    blk = known_block.astype(np.float32)
+    rows, bw = blk.shape[:2]
+    k = int(min(bw, max(8, min(bw // 4, max(depth // 3, 8)))))
+    band, obj = blk[:, :k], objects[:, :k]
+    wgt = np.where(obj, 0.02, 1.0).astype(np.float32)[..., None]
+    prof = (band * wgt).sum(axis=1) / wgt.sum(axis=1)  # rows x 3
+    # rows with only objects at the edge: the colour of the nearest background rows
+    bg_rows = (~obj).mean(axis=1) > 0.2
+    if bg_rows.any() and not bg_rows.all():
+        idx = np.arange(rows)
+        good = np.flatnonzero(bg_rows)
+        near = good[np.clip(np.searchsorted(good, idx), 0, good.size - 1)]
+        prev = good[np.clip(np.searchsorted(good, idx) - 1, 0, good.size - 1)]
+        near = np.where(np.abs(prev - idx) < np.abs(near - idx), prev, near)
+        prof = np.where(bg_rows[:, None], prof, prof[near])
+    dist = np.arange(depth, 0, -1, dtype=np.float32)  # column 0 is the farthest
+    sig_of = 1.0 + 0.08 * dist
+    levels = [1.0, 3.0, 8.0, 20.0, 50.0, 120.0]
+    levels = [lv for lv in levels if lv <= max(1.0, float(sig_of.max())) * 1.5] or [1.0]
+    blurred = [cv2.GaussianBlur(prof[:, None, :], (1, 0), lv, borderType=cv2.BORDER_REFLECT)[:, 0]
+               for lv in levels]
+    pos = np.interp(np.clip(sig_of, levels[0], levels[-1]), levels, np.arange(len(levels)))
+    out = np.zeros((rows, depth, 3), np.float32)
+    for i, lv in enumerate(blurred):
+        wi = np.clip(1.0 - np.abs(pos - i), 0.0, 1.0).astype(np.float32)
+        out += wi[None, :, None] * lv[:, None, :]
+    if texture is not None and texture.shape[1] >= 4:
+        out += _ping_pong(texture[:, ::-1], depth)[:, ::-1]
+    else:
+        out += _texture_noise((rows, depth), known_block[:, :k], rng)
+    return out
+
+
 def _outpaint_embedded(rgb: np.ndarray, add: dict[str, int], pm, *, seed: int,
                        check_cancelled=None) -> tuple[np.ndarray, dict]:
-    """The PatchMatch outpaint of uint8 ``rgb`` at this scale: tiles near the image (no
-    patch from salient objects, faces or text), synthesized structure + texture beyond."""
+    """The PatchMatch outpaint of uint8 ``rgb`` at this scale.
+
+    Each side: PatchMatch fills up to ``_pm_depth`` px, in passes outward, copying only
+    from a band of the image next to that border (``SOURCE_BAND`` x the side's new width)
+    minus its objects (``patchfill.object_mask``); the rest is synthesized
+    (``_synth_side``) and cross-faded with the PatchMatch part (no seam)."""
     h, w = rgb.shape[:2]
     L, R, T, B = add["left"], add["right"], add["top"], add["bottom"]
     nw, nh = w + L + R, h + T + B
     canvas = np.pad(rgb, ((T, B), (L, R), (0, 0)), mode="symmetric")
     known = np.zeros((nh, nw), bool)
     known[T:T + h, L:L + w] = True
-    avoid = np.zeros((nh, nw), bool)
-    avoid[T:T + h, L:L + w] = PF.avoid_mask(rgb, np.zeros((h, w), bool), removed=False)
+    objects = np.zeros((nh, nw), bool)
+    objects[T:T + h, L:L + w] = PF.object_mask(rgb)
     new_fraction = 1.0 - (w * h) / float(nw * nh)
     rng = np.random.default_rng([int(seed), 7919])
-    tiles, synth = 0, {}
+    tiles, synth, fallback = 0, {}, []
     rect = [L, T, L + w, T + h]
     for k, side in enumerate(SIDES):
-        if not add[side]:
+        depth = add[side]
+        if not depth:
             continue
-        d_pm = _pm_depth(side, add[side], (w, h), new_fraction)
-        for box in _side_tiles(side, d_pm, tuple(rect), (nw, nh), TILE_PX):
+        extent = (rect[2] - rect[0]) if side in ("left", "right") else (rect[3] - rect[1])
+        d_pm = _pm_depth(side, depth, (w, h), new_fraction)
+        band = int(min(extent, max(48, round(SOURCE_BAND * depth))))
+        n_pass = max(1, int(np.ceil(d_pm / float(TILE_PX))), 2 if d_pm >= 2 * MIN_PM_DEPTH_PX else 1)
+        step = int(np.ceil(d_pm / n_pass))
+        done = 0
+        while done < d_pm:
             if check_cancelled:
                 check_cancelled()
-            _fill_box(canvas, known, box, pm, seed + 7 * k + tiles, check_cancelled, avoid)
+            cur = min(step, d_pm - done)
+            x0, y0, x1, y1 = _region(side, rect, nw, nh, band, done + cur)
+            av = objects[y0:y1, x0:x1] & known[y0:y1, x0:x1]
+            src = known[y0:y1, x0:x1] & ~av
+            if src.sum() < 0.25 * known[y0:y1, x0:x1].sum():  # mostly objects: a wider band
+                x0, y0, x1, y1 = _region(side, rect, nw, nh, min(extent, 2 * band), done + cur)
+                av = objects[y0:y1, x0:x1] & known[y0:y1, x0:x1]
+                src = known[y0:y1, x0:x1] & ~av
+                if src.sum() < 0.1 * known[y0:y1, x0:x1].sum():
+                    fallback.append(side)
+            _fill_box(canvas, known, (x0, y0, x1, y1), pm, seed + 7 * k + tiles, check_cancelled,
+                      objects)
             tiles += 1
-        x0, y0, x1, y1 = rect  # the known rectangle once PatchMatch is done on this side
-        grown = {"left": [x0 - d_pm, y0, x1, y1], "right": [x0, y0, x1 + d_pm, y1],
-                 "top": [0, y0 - d_pm, nw, y1], "bottom": [0, y0, nw, y1 + d_pm]}[side]
-        rest = add[side] - d_pm
-        if rest > 0:
-            if check_cancelled:
-                check_cancelled()
-            _synth_strip(canvas, known, side, grown, rest, rng)
-            synth[side] = rest
+            done += cur
+        if check_cancelled:
+            check_cancelled()
+        if depth > d_pm or LOW_FROM_EDGE:
+            # the synthesized continuation, cross-faded with the PatchMatch part
+            x0, y0, x1, y1 = _region(side, rect, nw, nh, extent, depth)
+            cv_o = _orient(canvas[y0:y1, x0:x1], side)
+            ob_o = _orient(objects[y0:y1, x0:x1], side)
+            blk = np.ascontiguousarray(cv_o[:, depth:])
+            tex = None
+            if d_pm >= 8:
+                pmf = cv_o[:, depth - d_pm:depth].astype(np.float32)
+                tex = pmf - cv2.GaussianBlur(pmf, (0, 0), TEXTURE_SIGMA)
+            syn = _synth_side(blk, np.ascontiguousarray(ob_o[:, depth:]), depth, tex, rng)
+            t = np.arange(depth, 0, -1, dtype=np.float32) - 1.0  # distance from the border
+            fade = max(4.0, FADE_FRACTION * d_pm)
+            wpm = np.clip((d_pm - t) / fade, 0.0, 1.0)
+            wpm = (wpm * wpm * (3 - 2 * wpm))[None, :, None]
+            cur = cv_o[:, :depth].astype(np.float32)
+            if LOW_FROM_EDGE and tex is not None:
+                # the PatchMatch part's low band from the edge's rows (its texture stays)
+                pm_low = cur - np.pad(tex, ((0, 0), (depth - d_pm, 0), (0, 0)))
+                syn_low = syn - _ping_pong(tex[:, ::-1], depth)[:, ::-1]
+                a = np.exp(-t / max(1.0, LOW_KEEP * extent))[None, :, None]
+                cur = cur + (1 - a) * (syn_low - pm_low) * (t < d_pm)[None, :, None]
+            mixed = wpm * cur + (1 - wpm) * syn
+            cv_o[:, :depth] = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+            synth[side] = depth - d_pm
+            known[y0:y1, x0:x1] = True
         if side == "left":
             rect[0] = 0
         elif side == "right":
@@ -336,8 +459,8 @@ def _outpaint_embedded(rgb: np.ndarray, add: dict[str, int], pm, *, seed: int,
             rect[0], rect[1], rect[2] = 0, 0, nw
         else:
             rect[0], rect[3], rect[2] = 0, nh, nw
-    return canvas, {"tiles": tiles, "synthesized": synth,
-                    "avoided": round(float(avoid.mean()), 4)}
+    return canvas, {"tiles": tiles, "synthesized": synth, "source_fallback": fallback,
+                    "objects": round(float(objects.mean()), 4)}
 
 
 def outpaint_image(image: Image.Image, add: dict[str, int], *, seed: int = 0,

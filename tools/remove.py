@@ -132,8 +132,8 @@ def inpaint_region(rgb: np.ndarray, hole: np.ndarray, *, algorithm: str = "auto"
         raise ModelUnavailableError("the PatchMatch library (pypatchmatch) could not be loaded",
                                     hint="reinstall pypatchmatch, or use algorithm='telea'")
     if pm is not None:
-        # no source patch from the removed object, salient objects, faces or text
-        avoid = PF.avoid_mask(rgb, hole, removed=True)
+        # no source patch from faces or text clear of the hole (not textured background)
+        avoid = PF.removal_avoid(rgb, hole)
         filled, fi = PF.fill(rgb, hole, pm, seed=seed, patch_size=patch_size,
                              check_cancelled=check_cancelled, avoid=avoid)
         fi = dict(fi, avoided=round(float((avoid & ~hole).mean()), 4))
