@@ -1658,15 +1658,19 @@ class RulesPlanner:
                 # ("fix this" says nothing about what is wrong: it gets a question back)
                 return _adjust_step(text, _Adjust(_p("x"), "autocontrast"))
             return None
-        # "increase the brightness of the person in the center": only there
+        targeted = verb in ("brighten", "darken", "lighten", "sharpen", "blur", "pixelate", "pixelize",
+                            "pixelise", "censor", "anonymize", "anonymise", "soften", "saturate",
+                            "desaturate", "dim", "warm", "cool", "invert", "fade", "mute")
+        # "increase the brightness of the person in the center": only there; but "pixelate the
+        # face on the left" is the face, and "on the left" only says which one
         mm = re.search(r"\b(?:of|on|in|for)\s+((?:the|his|her|their|its|this|that)\s+.+)$", rest)
-        if mm and not _is_whole(mm.group(1)):
+        if mm and not _is_whole(mm.group(1)) and not (targeted and re.match(
+                r"^(?:the|his|her|their|its|this|that)\s+(?!(?:brightness|contrast|colou?rs?|saturation|"
+                r"exposure|sharpness|warmth|tones?|lighting|light)\b)\w", rest)):
             return _adjust_step(text, adj, region=_apply_other(_target(mm.group(1)), ctx))
         mm = re.match(r"^((?:the|his|her|their|its|this|that)\s+[\w' -]+?)(?:\s+(?:a bit|slightly|more|"
                       r"a little|much|a lot))?$", rest)
-        if mm and verb in ("brighten", "darken", "lighten", "sharpen", "blur", "pixelate", "pixelize",
-                           "pixelise", "censor", "anonymize", "anonymise", "soften", "saturate",
-                           "desaturate", "dim", "warm", "cool", "invert", "fade", "mute") \
+        if mm and targeted \
                 and not _is_whole(mm.group(1)) and not re.search(r"\b(?:image|picture|photo|scene|shadows|highlights|colou?rs|tones)\b", mm.group(1)):
             return _adjust_step(text, adj, region=_apply_other(_target(mm.group(1)), ctx))
         return _adjust_step(text, adj)

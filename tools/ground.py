@@ -765,10 +765,10 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
         f"cannot find {shown!r}: the offline grounding understands places, colours, people, "
         f"faces, text, the main subject and the background, cats, eyes and licence plates, "
         f"not this",
-        hint="finding other objects needs the grounding model (GroundingDINO, `--profile "
-             "models`); offline, name a place such as 'the top-left corner', 'the left half', "
-             "'the sky', a colour ('the red car'), or give a box 'box x0,y0,x1,y1' (corners) "
-             "or 'rect x,y,w,h'")
+        hint="point at it: --box x0,y0,x1,y1 or --point x,y (in the chat, drag a box or click "
+             "on the image) with 'remove this'; or name a place ('the top-left corner', 'the "
+             "left half', 'the sky') or a colour ('the red car'); finding other objects by name "
+             "needs the grounding model (GroundingDINO, `--profile models`)")
 
 
 def _place_fallback(image: Image.Image, ref: Referent, place: str, missing: str) -> Grounding:

@@ -395,7 +395,31 @@ def people(image: Image.Image) -> list[Person]:
     fs = faces(image)
     if not fs:
         return []
-    return _split_people(image, fs, *_person_mask_work(image))
+    return _split_people(image, fs, *_people_mask_work(image, fs))
+
+
+def _people_mask_work(image: Image.Image, fs: list[Face]) -> tuple[np.ndarray, np.ndarray]:
+    """The person mask at working size, with each face's own crop (a body's reach around the
+    face) segmented again at the model's full resolution: one 256-px pass over a wide photo of
+    several people, or of one small person in a large photo, blurs them into the scenery."""
+    img, soft = _person_mask_work(image)
+    h, w = soft.shape
+    W, H = image.size
+    scale = w / float(W)
+    for f in fs:
+        x0, y0, x1, y1 = f.box
+        fw, fh = x1 - x0, y1 - y0
+        cx = (x0 + x1) / 2.0
+        crop = _clip_box((cx - 4.0 * fw, y0 - 1.0 * fh, cx + 4.0 * fw, y0 + 9.0 * fh), W, H)
+        cw, ch = crop[2] - crop[0], crop[3] - crop[1]
+        if cw < 16 or ch < 16 or cw * ch > 0.6 * W * H:
+            continue
+        _, part = _person_mask_work(image.crop(crop))
+        bx0, by0 = int(round(crop[0] * scale)), int(round(crop[1] * scale))
+        bx1, by1 = min(w, max(bx0 + 1, int(round(crop[2] * scale)))), min(h, max(by0 + 1, int(round(crop[3] * scale))))
+        part = cv2.resize(part, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR)
+        np.maximum(soft[by0:by1, bx0:bx1], part, out=soft[by0:by1, bx0:bx1])
+    return img, soft
 
 
 def _split_people(image: Image.Image, fs: list[Face], img: np.ndarray, soft: np.ndarray) -> list[Person]:
@@ -417,6 +441,15 @@ def _split_people(image: Image.Image, fs: list[Face], img: np.ndarray, soft: np.
             fg[iy0:iy1, ix0:ix1] = 1  # the segmentation missed this person: keep the face itself
         markers[seed] = i + 1
     labels = cv2.watershed(np.ascontiguousarray(img[:, :, ::-1]), markers.copy())
+    # a connected part of the segmentation that holds one face is all that person's: the
+    # watershed floods around the outside and once gave the astronaut's suit to the cameraman
+    # beside her; it only splits a part that holds several faces
+    n_fg, comp_fg = cv2.connectedComponents(fg, connectivity=8)
+    for c in range(1, n_fg):
+        inside = comp_fg == c
+        owners = [i for i in range(len(fs)) if (inside & (markers == i + 1)).any()]
+        if len(owners) == 1:
+            labels[inside] = owners[0] + 1
     out = []
     for i, f in enumerate(fs):
         part = (labels == i + 1) & (fg > 0)
@@ -662,8 +695,8 @@ def main_subject(image: Image.Image) -> tuple[np.ndarray, float]:
     h, w = img.shape[:2]
     sal = _saliency_work(img)
     sal_fg = _filled(_largest_parts(sal > max(0.25, float(np.percentile(sal, 70)))))
-    seg_img, soft = _person_mask_work(image)
     fs = faces(image)
+    seg_img, soft = _people_mask_work(image, fs) if fs else _person_mask_work(image)
     persons = _split_people(image, fs, seg_img, soft) if fs else []
     seg = cv2.resize(soft, (w, h), interpolation=cv2.INTER_AREA) > 0.5
     seg_cover = float(seg.mean())

@@ -466,6 +466,19 @@ def rocket_with_title(photo: Image.Image):
     return image, {"title": box}
 
 
+def two_people(photo: Image.Image):
+    """The astronaut (left) and the cameraman (right) side by side, 1024x512."""
+    other = _open_rgb(photos_dir() / "skimage_camera.png")
+    image = Image.new("RGB", (1024, 512))
+    image.paste(photo, (0, 0))
+    image.paste(other, (512, 0))
+    return image, {}
+
+
+def _shift(box: Box, dx: int) -> Box:
+    return box[0] + dx, box[1], box[2] + dx, box[3]
+
+
 # --- the hand-marked boxes of the real photos ------------------------------------------------------
 
 # skimage_astronaut.png (512×512)
@@ -594,6 +607,13 @@ SCENES: list[Scene] = [
         background("blur the background", GH_PERSON, kind="main subject"),
         whole("make it warmer"),
     ], description="Grace Hopper's official portrait: cap, glasses, a name badge; a flag and blue backdrop"),
+    Scene("two_people", "people", "photo:skimage_astronaut.png", [
+        edit("remove the person on the right", _shift(CAM_MAN, 512), min_cover=0.4),
+        edit("blur the faces", ASTRO_HEAD, _shift(CAM_HEAD, 512), kind="faces"),
+        edit("pixelate the face on the left", ASTRO_FACE, alts=((ASTRO_HEAD,),), kind="faces"),
+        ask("remove the woman", kind="ambiguous", note="two people, and the offline models cannot tell a woman from a man"),
+        ask("blur the face", kind="ambiguous", note="two faces"),
+    ], make=two_people, description="the astronaut and the cameraman side by side"),
     Scene("hubble", "ambiguous", "photo:skimage_hubble_deep_field.jpg", [
         ask("remove the galaxy", note="hundreds of galaxies"),
         whole("give it a sepia tone"),
