@@ -709,7 +709,8 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
         return g
 
     place = ref.place
-    objects = None if place == "sky" else _object_candidates(image, ref)
+    # "the writing in the sky" is text, looked for inside the sky; "the sky" alone is a place
+    objects = None if place == "sky" and noun_class(ref.noun) is None else _object_candidates(image, ref)
     if objects is not None:
         dets, note, method, what = objects
         keep_order = False

@@ -199,93 +199,23 @@ def _fill_box(canvas: np.ndarray, known: np.ndarray, box: tuple[int, int, int, i
     return info
 
 
-def _side_tiles(side: str, depth: int, rect: tuple[int, int, int, int], size: tuple[int, int],
-                tile: int) -> list[tuple[int, int, int, int]]:
-    """The boxes that fill one side outward, each ``<= tile`` px of new area deep.
-
-    Each box also holds a band of already-known pixels next to it (three times the
-    tile depth, at least 48 px), the texture source. ``rect`` is the known rectangle
-    when the side starts. Left/right tiles span its rows; top/bottom tiles span the
-    full new width (corners included).
-    """
-    x0, y0, x1, y1 = rect
-    nw, nh = size
-    out = []
-    done = 0
-    while done < depth:
-        step = min(tile, depth - done)
-        band = max(48, 3 * step)
-        if side == "left":
-            edge = x0 - done
-            out.append((edge - step, y0, min(x1, edge + band), y1))
-        elif side == "right":
-            edge = x1 + done
-            out.append((max(x0, edge - band), y0, edge + step, y1))
-        elif side == "top":
-            edge = y0 - done
-            out.append((0, edge - step, nw, min(y1, edge + band)))
-        else:
-            edge = y1 + done
-            out.append((0, max(y0, edge - band), nw, edge + step))
-        done += step
-    return out
-
-
 def _texture_noise(shape: tuple[int, int], sample: np.ndarray, rng: np.random.Generator,
-                   sigma: float = TEXTURE_SIGMA) -> np.ndarray:
+                   sigma: float = TEXTURE_SIGMA, keep: np.ndarray | None = None) -> np.ndarray:
     """Float32 H x W x 3 noise with the fine-band amplitude and colour of ``sample``
-    (uint8 RGB): one grey field (no colour speckle) times the band's per-channel std."""
+    (uint8 RGB; only its ``keep`` pixels when given, e.g. not the objects): one grey field
+    (no colour speckle) times the band's per-channel std."""
     smp = sample.astype(np.float32)
     band = smp - cv2.GaussianBlur(smp, (0, 0), sigma)
+    if keep is not None and keep.sum() >= 16:
+        band = band[keep]
     std = band.reshape(-1, 3).std(axis=0) if band.size else np.zeros(3, np.float32)
     field = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), 0.7)
     field /= max(float(field.std()), 1e-6)
     return field[..., None] * std[None, None, :].astype(np.float32)
 
 
-def _synth_strip(canvas: np.ndarray, known: np.ndarray, side: str, rect: list[int], depth: int,
-                 rng: np.random.Generator) -> None:
-    """Fill ``depth`` px beyond ``rect`` (the known rectangle) on ``side`` without copying
-    anything: the known block mirrored and blurred more the further it reaches (structure,
-    no object survives as one), plus noise with the edge band's texture statistics."""
-    x0, y0, x1, y1 = rect
-    nh, nw = canvas.shape[:2]
-    # work in an orientation where the strip grows to the left of the known block
-    if side in ("left", "right"):
-        block = canvas[y0:y1, x0:x1] if side == "left" else canvas[y0:y1, x0:x1][:, ::-1]
-    else:
-        blk = canvas[y0:y1, 0:nw]
-        block = blk.transpose(1, 0, 2) if side == "top" else blk[::-1].transpose(1, 0, 2)
-    block = np.ascontiguousarray(block).astype(np.float32)
-    bh, bw = block.shape[:2]
-    padded = np.pad(block, ((0, 0), (depth, 0), (0, 0)), mode="symmetric")
-    dist = np.maximum(depth - np.arange(depth + bw, dtype=np.float32), 0.0)  # per column
-    # blur grows with the distance from the edge: interpolate between a few levels
-    sigmas = [0.0] + [sg for sg in (2.0, 5.0, 12.0, 30.0, 75.0) if sg < 2 * depth]
-    pos = np.interp(np.clip(0.3 * dist, 0.0, sigmas[-1]), sigmas, np.arange(len(sigmas), dtype=np.float32))
-    out = np.zeros_like(padded)
-    for i, sg in enumerate(sigmas):
-        wgt = np.clip(1.0 - np.abs(pos - i), 0.0, 1.0).astype(np.float32)
-        if wgt.any():
-            lvl = padded if sg == 0 else cv2.GaussianBlur(padded, (0, 0), sg, borderType=cv2.BORDER_REFLECT)
-            out += wgt[None, :, None] * lvl
-    strip = out[:, :depth]
-    edge_band = block[:, :min(bw, max(16, depth // 2))].astype(np.uint8)
-    strip += _texture_noise(strip.shape[:2], edge_band, rng) * np.clip(
-        dist[:depth] / 4.0, 0.0, 1.0)[None, :, None]
-    strip = np.clip(np.round(strip), 0, 255).astype(np.uint8)
-    if side == "left":
-        canvas[y0:y1, x0 - depth:x0] = strip
-        known[y0:y1, x0 - depth:x0] = True
-    elif side == "right":
-        canvas[y0:y1, x1:x1 + depth] = strip[:, ::-1]
-        known[y0:y1, x1:x1 + depth] = True
-    elif side == "top":
-        canvas[y0 - depth:y0, 0:nw] = strip.transpose(1, 0, 2)
-        known[y0 - depth:y0, 0:nw] = True
-    else:
-        canvas[y1:y1 + depth, 0:nw] = strip.transpose(1, 0, 2)[::-1]
-        known[y1:y1 + depth, 0:nw] = True
+USE_NOISE = True
+NOISE_GAIN = 0.7
 
 
 def _pm_depth(side: str, depth: int, size: tuple[int, int], new_fraction: float) -> int:
@@ -369,10 +299,12 @@ def _synth_side(known_block: np.ndarray, objects: np.ndarray, depth: int,
     for i, lv in enumerate(blurred):
         wi = np.clip(1.0 - np.abs(pos - i), 0.0, 1.0).astype(np.float32)
         out += wi[None, :, None] * lv[:, None, :]
-    if texture is not None and texture.shape[1] >= 4:
+    if texture is not None and texture.shape[1] >= 4 and not USE_NOISE:
         out += _ping_pong(texture[:, ::-1], depth)[:, ::-1]
     else:
-        out += _texture_noise((rows, depth), known_block[:, :k], rng)
+        # fine noise is busier than a photo's texture of the same amplitude: 0.7 of it keeps the
+        # fill's gradient energy near its surroundings' (bench/object_copy.py "texture")
+        out += NOISE_GAIN * _texture_noise((rows, depth), known_block[:, :k], rng, keep=~obj)
     return out
 
 

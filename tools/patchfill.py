@@ -365,8 +365,9 @@ def salient_regions(image, *, exclude: np.ndarray | None = None, level: float | 
     return sal > level
 
 
-def _vision_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Face and text boxes from ``imagent.tools.vision`` (grown), or none without it."""
+def _vision_boxes(rgb: np.ndarray, kinds: tuple[str, ...] = ("faces", "text_boxes")
+                  ) -> list[tuple[int, int, int, int]]:
+    """Face and/or text boxes from ``imagent.tools.vision`` (grown), or none without it."""
     boxes: list[tuple[int, int, int, int]] = []
     try:
         from imagent.tools import vision  # noqa: PLC0415 - optional, loaded on first use
@@ -376,6 +377,8 @@ def _vision_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
 
     pil = Image.fromarray(rgb)
     for fn, grow in (("faces", 0.25), ("text_boxes", 0.15)):
+        if fn not in kinds:
+            continue
         try:
             found = getattr(vision, fn)(pil)
         except Exception:  # noqa: BLE001 - a model file missing: skip that detector
@@ -401,16 +404,17 @@ def _detached(mask: np.ndarray, hole: np.ndarray, grow: int) -> np.ndarray:
 def removal_avoid(image, hole: np.ndarray, *, max_fraction: float = AVOID_MAX_FRACTION
                   ) -> np.ndarray:
     """Bool H x W: what a removal's fill must not copy -- only what is clearly an object
-    and stays clear of the hole: faces and text (``imagent.tools.vision``). Textured
-    background and whatever touches the hole stay sources (the true content of a hole is
-    usually like its surroundings: excluding salient background raised the MAE of
-    ``bench/tools.py``). Pixels of ``hole`` are included."""
+    and stays clear of the hole: faces (``imagent.tools.vision``). Textured background,
+    text (the detector also marks coin lettering and the like) and whatever touches the hole
+    stay sources (the true content of a hole is usually like its surroundings: excluding
+    salient background or text raised the MAE of ``bench/tools.py``). Pixels of ``hole`` are
+    included."""
     rgb = _to_rgb_array(image)
     hole = np.asarray(hole) > 0
     h, w = hole.shape
     out = hole.copy()
     boxes = np.zeros((h, w), bool)
-    for x0, y0, x1, y1 in _vision_boxes(rgb):
+    for x0, y0, x1, y1 in _vision_boxes(rgb, ("faces",)):
         boxes[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
     boxes = _detached(boxes, hole, max(2, int(round(0.01 * max(h, w)))))
     if (boxes & ~hole).sum() <= max_fraction * max(1, int((~hole).sum())):

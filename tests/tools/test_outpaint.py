@@ -132,10 +132,3 @@ def test_large_extension_is_filled_in_tiles_and_can_be_cancelled():
     with pytest.raises(Cancelled):
         O.outpaint_image(img, {"left": 0, "right": 400, "top": 0, "bottom": 0},
                          check_cancelled=cancel)
-
-
-def test_side_tiles_cover_the_new_area_once():
-    tiles = O._side_tiles("left", 350, (350, 0, 450, 80), (450, 80), 160)
-    assert [t[0] for t in tiles] == [190, 30, 0]  # 160 + 160 + 30 px of new area, outward
-    assert [t[2] for t in tiles] == [450, 450, 120]  # each with a band of known pixels (3x deep)
-    assert all(t[1] == 0 and t[3] == 80 for t in tiles)
