@@ -201,21 +201,25 @@ def _fill_box(canvas: np.ndarray, known: np.ndarray, box: tuple[int, int, int, i
 
 def _texture_noise(shape: tuple[int, int], sample: np.ndarray, rng: np.random.Generator,
                    sigma: float = TEXTURE_SIGMA, keep: np.ndarray | None = None) -> np.ndarray:
-    """Float32 H x W x 3 noise with the fine-band amplitude and colour of ``sample``
-    (uint8 RGB; only its ``keep`` pixels when given, e.g. not the objects): one grey field
-    (no colour speckle) times the band's per-channel std."""
+    """Float32 H x W x 3 noise with the amplitude and colour of ``sample``'s texture (uint8
+    RGB; only its ``keep`` pixels when given, e.g. not the objects), in two bands: the fine
+    band (below ``sigma``) and the middle band (``sigma`` to 4x ``sigma``), each one grey field
+    (no colour speckle) times that band's per-channel std."""
     smp = sample.astype(np.float32)
-    band = smp - cv2.GaussianBlur(smp, (0, 0), sigma)
-    if keep is not None and keep.sum() >= 16:
-        band = band[keep]
-    std = band.reshape(-1, 3).std(axis=0) if band.size else np.zeros(3, np.float32)
-    field = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), 0.7)
-    field /= max(float(field.std()), 1e-6)
-    return field[..., None] * std[None, None, :].astype(np.float32)
+    b1 = cv2.GaussianBlur(smp, (0, 0), sigma)
+    b2 = cv2.GaussianBlur(smp, (0, 0), 4 * sigma)
+    out = np.zeros((*shape, 3), np.float32)
+    for band, grain in ((smp - b1, 0.7), (b1 - b2, 0.7 * sigma)):
+        if keep is not None and keep.sum() >= 16:
+            band = band[keep]
+        std = band.reshape(-1, 3).std(axis=0) if band.size else np.zeros(3, np.float32)
+        field = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), grain)
+        field /= max(float(field.std()), 1e-6)
+        out += field[..., None] * std[None, None, :].astype(np.float32)
+    return out
 
 
-USE_NOISE = True
-NOISE_GAIN = 0.7
+NOISE_GAIN = 1.0
 
 
 def _pm_depth(side: str, depth: int, size: tuple[int, int], new_fraction: float) -> int:
@@ -253,26 +257,16 @@ def _region(side: str, rect: list[int], nw: int, nh: int, inner: int, outer: int
     return 0, max(y0, y1 - inner), nw, y1 + outer
 
 
-def _ping_pong(a: np.ndarray, n: int) -> np.ndarray:
-    """Columns of ``a`` repeated back and forth (mirror tiling) to ``n`` columns."""
-    m = a.shape[1]
-    if m <= 1:
-        return np.repeat(a[:, :1], n, axis=1)
-    period = 2 * m - 2
-    j = np.arange(n) % period
-    j = np.where(j < m, j, period - j)
-    return a[:, j]
-
-
 def _synth_side(known_block: np.ndarray, objects: np.ndarray, depth: int,
-                texture: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Float32 (rows x depth x 3) continuation of ``known_block`` (oriented: the new strip
-    grows to the left of column 0), column 0 the outermost.
+    grows to the left of column 0), column 0 the outermost, as (structure, texture): the
+    result is their sum.
 
     Structure: the per-row colour of the block's edge band (objects left out), blurred
     across rows more the further it reaches (a horizon continues, nothing is mirrored).
-    Texture: ``texture`` (the high band of the PatchMatch part, mirror-tiled outward), else
-    noise with the edge band's fine-band statistics."""
+    Texture: noise with the fine-band statistics of the edge band's background (objects left
+    out): tiling the PatchMatch part's texture outward repeated whatever it had copied."""
     blk = known_block.astype(np.float32)
     rows, bw = blk.shape[:2]
     k = int(min(bw, max(8, min(bw // 4, max(depth // 3, 8)))))
@@ -299,13 +293,9 @@ def _synth_side(known_block: np.ndarray, objects: np.ndarray, depth: int,
     for i, lv in enumerate(blurred):
         wi = np.clip(1.0 - np.abs(pos - i), 0.0, 1.0).astype(np.float32)
         out += wi[None, :, None] * lv[:, None, :]
-    if texture is not None and texture.shape[1] >= 4 and not USE_NOISE:
-        out += _ping_pong(texture[:, ::-1], depth)[:, ::-1]
-    else:
-        # fine noise is busier than a photo's texture of the same amplitude: 0.7 of it keeps the
-        # fill's gradient energy near its surroundings' (bench/object_copy.py "texture")
-        out += NOISE_GAIN * _texture_noise((rows, depth), known_block[:, :k], rng, keep=~obj)
-    return out
+    # two bands of noise at the edge band's own amplitudes: the fill's gradient energy lands at
+    # 0.7-1.3x its surroundings' on the bench's extensions (bench/object_copy.py "texture")
+    return out, NOISE_GAIN * _texture_noise((rows, depth), known_block[:, :k], rng, keep=~obj)
 
 
 def _outpaint_embedded(rgb: np.ndarray, add: dict[str, int], pm, *, seed: int,
@@ -367,7 +357,8 @@ def _outpaint_embedded(rgb: np.ndarray, add: dict[str, int], pm, *, seed: int,
             if d_pm >= 8:
                 pmf = cv_o[:, depth - d_pm:depth].astype(np.float32)
                 tex = pmf - cv2.GaussianBlur(pmf, (0, 0), TEXTURE_SIGMA)
-            syn = _synth_side(blk, np.ascontiguousarray(ob_o[:, depth:]), depth, tex, rng)
+            syn_low, syn_tex = _synth_side(blk, np.ascontiguousarray(ob_o[:, depth:]), depth, rng)
+            syn = syn_low + syn_tex
             t = np.arange(depth, 0, -1, dtype=np.float32) - 1.0  # distance from the border
             fade = max(4.0, FADE_FRACTION * d_pm)
             wpm = np.clip((d_pm - t) / fade, 0.0, 1.0)
@@ -376,7 +367,6 @@ def _outpaint_embedded(rgb: np.ndarray, add: dict[str, int], pm, *, seed: int,
             if LOW_FROM_EDGE and tex is not None:
                 # the PatchMatch part's low band from the edge's rows (its texture stays)
                 pm_low = cur - np.pad(tex, ((0, 0), (depth - d_pm, 0), (0, 0)))
-                syn_low = syn - _ping_pong(tex[:, ::-1], depth)[:, ::-1]
                 a = np.exp(-t / max(1.0, LOW_KEEP * extent))[None, :, None]
                 cur = cur + (1 - a) * (syn_low - pm_low) * (t < d_pm)[None, :, None]
             mixed = wpm * cur + (1 - wpm) * syn
