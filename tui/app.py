@@ -263,19 +263,22 @@ class ChatApp(App):
         snap = self.snapshot
         if snap is None:
             return
-        image, what = snap.image, "after"
+        image, size, what = snap.image, tuple(snap.size), "after"
         if self.view["before"]:
-            image, what = (snap.before, "before") if snap.before is not None else (snap.image, "original")
+            if snap.before is not None:
+                image, size, what = snap.before, tuple(snap.before_size or snap.before.size), "before"
+            else:
+                what = "original"
         elif self.view["mask"] and snap.overlay is not None:
             image, what = snap.overlay, "after, mask shown"
-        w, h = image.size
-        same = (w, h) == tuple(snap.size)  # marks are in the current version's pixels
+        w, h = size  # full-resolution pixels: the image shown is a preview of them
+        same = size == tuple(snap.size)  # marks are in the current version's pixels
         hints = []
         if self.candidates:
             hints.append("which one? type its number or click inside its box")
         if self.selection is not None:
             hints.append(f"selected: {describe_selection(self.selection)} — type 'remove this', Esc to clear")
-        self.query_one(ImagePane).show(image, f"version {snap.head_seq} · {w}×{h} · {what}",
+        self.query_one(ImagePane).show(image, f"version {snap.head_seq} · {w}×{h} · {what}", size=size,
                                        selection=self.selection if same else None,
                                        candidates=self.candidates if same else (), hint="\n".join(hints))
 
@@ -287,7 +290,7 @@ class ChatApp(App):
         pane = self.query_one(ImagePane)
         if snap is None or pane.shown is None:
             return
-        if pane.shown.size != tuple(snap.size):
+        if pane.shown_size != tuple(snap.size):
             self.notify("this view is another size than the current version: press ctrl+b to go back "
                         "to it, then point", severity="warning")
             return

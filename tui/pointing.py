@@ -175,10 +175,17 @@ def candidate_at(candidates: Iterable[tuple[int, Box]], point: Point) -> int | N
 
 # ---------------------------------------------------------------------------------- drawing
 class _Grid:
-    """Image pixels ↔ display pixels, for drawing marks that cover whole display pixels."""
+    """Image pixels ↔ display pixels, for drawing marks that cover whole display pixels.
 
-    def __init__(self, size: tuple[int, int], display: tuple[int, int]) -> None:
+    ``size`` is the image the marks' coordinates are in (the full-resolution image),
+    ``pixels`` the size of the image drawn on (a preview of it; ``size`` by default):
+    ``dx``/``dy`` take full-resolution coordinates, ``rect`` gives a rectangle of the
+    drawn image's pixels."""
+
+    def __init__(self, size: tuple[int, int], display: tuple[int, int],
+                 pixels: tuple[int, int] | None = None) -> None:
         self.iw, self.ih = size
+        self.pw, self.ph = pixels if pixels is not None else size
         self.dw, self.dh = max(1, display[0]), max(1, display[1])
 
     def dx(self, x: float) -> int:
@@ -191,8 +198,8 @@ class _Grid:
         """Display pixels [k0, k1) × [r0, r1) as an inclusive image rectangle covering them."""
         k0, k1 = max(0, k0), min(self.dw, k1)
         r0, r1 = max(0, r0), min(self.dh, r1)
-        x0, x1 = (k0 * self.iw) // self.dw, -(-(k1 * self.iw) // self.dw)
-        y0, y1 = (r0 * self.ih) // self.dh, -(-(r1 * self.ih) // self.dh)
+        x0, x1 = (k0 * self.pw) // self.dw, -(-(k1 * self.pw) // self.dw)
+        y0, y1 = (r0 * self.ph) // self.dh, -(-(r1 * self.ph) // self.dh)
         return x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)
 
 
@@ -228,10 +235,35 @@ def _tag(draw: ImageDraw.ImageDraw, g: _Grid, at: tuple[int, int], text: str, rg
                     draw.rectangle(g.rect(k, r, k + unit, r + unit), fill=(0, 0, 0))
 
 
+_scaled_mask: list = []  # [(mask, size, scaled)]: the last selection mask scaled to a preview
+
+
+def _mask_at(mask: Any, size: tuple[int, int], pixels: tuple[int, int]) -> np.ndarray | None:
+    """A selection mask of the full-resolution image (``size``) at the drawn image's size
+    (``pixels``), float32 in [0, 1]; None for a mask of another size. The last one is kept:
+    a repaint with the same selection does not scale it again."""
+    if _scaled_mask and _scaled_mask[0][0] is mask and _scaled_mask[0][1] == (size, pixels):
+        return _scaled_mask[0][2]
+    m = np.asarray(mask)
+    if m.shape != (size[1], size[0]):
+        return None
+    if pixels == tuple(size):
+        out = np.clip(m.astype(np.float32, copy=False), 0.0, 1.0)
+    else:
+        m8 = Image.fromarray(np.clip(m.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        out = np.asarray(m8.resize(pixels, Image.Resampling.BOX), dtype=np.float32) / np.float32(255.0)
+    _scaled_mask[:] = [(mask, (size, pixels), out)]
+    return out
+
+
 def draw_marks(image: Image.Image, display: tuple[int, int], *, selection: Any = None,
-               candidates: Iterable[tuple[int, Box]] = (), line: int = 1) -> Image.Image:
+               candidates: Iterable[tuple[int, Box]] = (), line: int = 1,
+               size: tuple[int, int] | None = None) -> Image.Image:
     """A copy of ``image`` with the selection and the numbered candidates drawn on it, or the
     image itself when there is nothing to draw.
+
+    ``size`` is the full-resolution image's size when ``image`` is a preview of it: the
+    marks' coordinates (boxes, points, a mask) are full-resolution pixels either way.
 
     ``display`` is the size in display pixels the image will be shown at (``(cols, px_h)`` for
     the half-block renderer): every line covers ``line`` whole display pixels, so it stays
@@ -244,17 +276,18 @@ def draw_marks(image: Image.Image, display: tuple[int, int], *, selection: Any =
     if box is None and point is None and mask is None and not candidates:
         return image
     out = image.convert("RGB")
+    size = tuple(size) if size is not None else out.size
     if mask is not None:
-        m = np.asarray(mask, dtype=np.float32)
-        if m.shape == (out.height, out.width):
+        m = _mask_at(mask, size, out.size)
+        if m is not None:
             a = np.asarray(out, dtype=np.float32)
-            k = np.clip(m, 0.0, 1.0)[..., None] * MASK_ALPHA
+            k = m[..., None] * MASK_ALPHA
             a = a * (1.0 - k) + np.array(SELECTION_RGB, dtype=np.float32) * k
             out = Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8), "RGB")
     if out is image:
         out = image.copy()
     draw = ImageDraw.Draw(out)
-    g = _Grid(out.size, display)
+    g = _Grid(size, display, out.size)
     for n, cbox in candidates:
         rgb = candidate_rgb(n)
         corner = _frame(draw, g, cbox, rgb, line)

@@ -1,8 +1,14 @@
 """The chat UI's state, kept outside the widgets.
 
 A ``Snapshot`` is everything the screen shows about the session, computed in a
-worker thread (it reads the store and decodes images) and handed to the app in a
+worker thread (it reads the store and the preview cache) and handed to the app in a
 message; widgets only ever receive values from it.
+
+Images on screen are previews (``imagent.sessions.previews``): each version's image is
+decoded and scaled once, then read from a small cached file, so undo, redo, checkout and
+the before/after view never decode a full-resolution image to repaint. ``size`` and
+``before_size`` are the full-resolution sizes: captions show them, and pointing maps cells
+to pixels of them.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from imagent.sessions.previews import PREVIEW_SIDE, mask_preview, preview
 
 OVERLAY_RGB = (255, 40, 90)
 OVERLAY_ALPHA = 0.45
@@ -32,17 +40,18 @@ class Snapshot:
     head_id: str
     head_seq: int
     head_request: str
-    size: tuple[int, int]
+    size: tuple[int, int]  # the head's full-resolution size (``image`` may be a preview of it)
     versions: int
     rows: tuple[TreeRow, ...]
-    image: Image.Image
-    before: Image.Image | None  # the parent's image; None at the root
-    overlay: Image.Image | None  # the image with its edit mask tinted; None when no mask
+    image: Image.Image  # the head's image, as a preview (at most PREVIEW_SIDE on a side)
+    before: Image.Image | None  # the parent's image (a preview); None at the root
+    overlay: Image.Image | None  # ``image`` with its edit mask tinted; None when no mask
     planner: str
     profile: str
     backend: str
     info: dict[str, Any] = field(default_factory=dict)
     selection: Any = None  # Assistant.selection: what the next request points at, or None
+    before_size: tuple[int, int] | None = None  # the parent's full-resolution size; None at the root
 
     @property
     def has_mask(self) -> bool:
@@ -93,17 +102,25 @@ def overlay_mask(image: Image.Image, mask: np.ndarray | None) -> Image.Image | N
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
-def take_snapshot(assistant) -> Snapshot:
-    """Read everything the screen shows from the assistant (call from a worker thread)."""
+def take_snapshot(assistant, *, max_side: int = PREVIEW_SIDE) -> Snapshot:
+    """Read everything the screen shows from the assistant (call from a worker thread).
+
+    Images come from the preview cache: no full-resolution decode once a version's preview
+    exists (the first snapshot of a new version makes it)."""
     head = assistant.head
     versions = assistant.history
-    image = assistant.version_image(head)
-    before = None if head.parent_id is None else assistant.version_image(head.parent_id)
-    overlay = overlay_mask(image, assistant.version_mask(head))
+    store = assistant.store
+    image = preview(store, head, max_side)
+    parent = None
+    if head.parent_id is not None:
+        parent = next((v for v in versions if v.id == head.parent_id), None) or assistant.version(head.parent_id)
+    before = None if parent is None else preview(store, parent, max_side)
+    overlay = overlay_mask(image, mask_preview(store, head, max_side))
     info = assistant.describe()
     return Snapshot(session_name=assistant.session.name, session_id=assistant.session.id,
                     head_id=head.id, head_seq=head.seq, head_request=head.request or "",
                     size=(head.width, head.height), versions=len(versions),
                     rows=tuple(tree_rows(versions, head.id)), image=image, before=before, overlay=overlay,
                     planner=info["planner"], profile=info["profile"], backend=info["backend"], info=info,
-                    selection=getattr(assistant, "selection", None))
+                    selection=getattr(assistant, "selection", None),
+                    before_size=None if parent is None else (parent.width, parent.height))

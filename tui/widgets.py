@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from typing import Iterable
 
 from PIL import Image
@@ -29,6 +30,10 @@ class HalfBlockImage(Widget):
 
     Works in every terminal with true colour (and degrades with fewer colours),
     needs no graphics protocol, and renders the same in headless tests.
+
+    ``full_size`` is the size of the image ``image`` stands for when it is a preview of a
+    larger one: the cells it covers are fitted from that size (``pointing.fit``), so they
+    are the cells the mouse maps to full-resolution pixels; None = the image's own size.
     """
 
     DEFAULT_CSS = "HalfBlockImage { width: 1fr; height: 1fr; }"
@@ -37,6 +42,7 @@ class HalfBlockImage(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._image: Image.Image | None = None
+        self._full_size: tuple[int, int] | None = None
         self._strips: list[Strip] = []
         self._key: tuple | None = None
 
@@ -50,13 +56,25 @@ class HalfBlockImage(Widget):
         self._key = None
         self.refresh()
 
+    @property
+    def full_size(self) -> tuple[int, int] | None:
+        return self._full_size if self._full_size is not None or self._image is None else self._image.size
+
+    @full_size.setter
+    def full_size(self, value: tuple[int, int] | None) -> None:
+        value = tuple(value) if value is not None else None
+        if value != self._full_size:
+            self._full_size = value
+            self._key = None
+            self.refresh()
+
     def _build(self, width: int, height: int) -> None:
-        key = (id(self._image), width, height)
+        key = (id(self._image), self._full_size, width, height)
         if key == self._key:
             return
         self._key = key
         self._strips = []
-        f = fit(self._image.size, (width, height)) if self._image is not None else None
+        f = fit(self.full_size, (width, height)) if self._image is not None else None
         if f is None:
             return
         cw, ph = f.cols, f.px_h
@@ -147,7 +165,8 @@ class ImagePane(Widget):
     def __init__(self, graphics_cls=None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._graphics_cls = graphics_cls
-        self.shown: Image.Image | None = None
+        self.shown: Image.Image | None = None  # the image shown (a preview of the version's image)
+        self.shown_size: tuple[int, int] | None = None  # the full-resolution size it stands for
         self.displayed: Image.Image | None = None
         self.caption = ""
         self.hint = ""
@@ -167,15 +186,20 @@ class ImagePane(Widget):
         yield Static("", id="caption")
         yield Static("", id="pointing", markup=False)
 
-    def show(self, image: Image.Image | None, caption: str, *, selection=None, candidates=(),
-             hint: str = "") -> None:
+    def show(self, image: Image.Image | None, caption: str, *, size: tuple[int, int] | None = None,
+             selection=None, candidates=(), hint: str = "") -> None:
         """Show ``image`` with ``caption``; ``selection`` (``Assistant.selection``) and
-        ``candidates`` ((number, box), ...) are drawn on it, ``hint`` goes under the caption."""
+        ``candidates`` ((number, box), ...) are drawn on it, ``hint`` goes under the caption.
+
+        ``size``: the full-resolution size when ``image`` is a preview (default: its own
+        size). Pointing maps cells to pixels of that size, and the marks are in them."""
         candidates = tuple(candidates)
-        if (image is self.shown and caption == self.caption and selection is self.selection
-                and candidates == self.candidates and hint == self.hint):
+        size = tuple(size) if size is not None else (image.size if image is not None else None)
+        if (image is self.shown and size == self.shown_size and caption == self.caption
+                and selection is self.selection and candidates == self.candidates and hint == self.hint):
             return
-        self.shown, self.caption, self.selection, self.candidates = image, caption, selection, candidates
+        self.shown, self.shown_size = image, size
+        self.caption, self.selection, self.candidates = caption, selection, candidates
         self.query_one("#caption", Static).update(caption)
         if hint != self.hint:
             self.hint = hint
@@ -190,8 +214,9 @@ class ImagePane(Widget):
         return size.width, size.height
 
     def fit(self) -> Fit | None:
-        """Where the shown image sits in the view (cells relative to the view's content)."""
-        return fit(self.shown.size, self.view_cells) if self.shown is not None else None
+        """Where the shown image sits in the view (cells relative to the view's content), in
+        full-resolution pixels (``shown_size``)."""
+        return fit(self.shown_size, self.view_cells) if self.shown is not None else None
 
     def _redraw(self) -> None:
         image, f = self.shown, self.fit()
@@ -206,15 +231,20 @@ class ImagePane(Widget):
             display = (f.cols * 10, f.rows * 20) if graphics else (f.cols, f.px_h)
             line = 3 if graphics else 1
             if drag is not None:
-                out = draw_marks(image, display, selection=_Box(drag), line=line)
+                out = draw_marks(image, display, selection=_Box(drag), line=line, size=(f.iw, f.ih))
             else:
                 out = draw_marks(image, display, selection=self.selection, candidates=self.candidates,
-                                 line=line)
+                                 line=line, size=(f.iw, f.ih))
             if graphics:
                 bg = self.styles.background
-                out = letterbox(out, f, (bg.r, bg.g, bg.b) if bg.a > 0 else (0, 0, 0))
+                # the same cells as the full-size fit, at the preview's pixels per cell
+                out = letterbox(out, replace(f, iw=out.width, ih=out.height),
+                                (bg.r, bg.g, bg.b) if bg.a > 0 else (0, 0, 0))
         self.displayed = out
-        self.query_one("#image-view").image = out
+        view = self.query_one("#image-view")
+        if isinstance(view, HalfBlockImage):
+            view.full_size = self.shown_size
+        view.image = out
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._redraw)  # the view's new size is known after layout
