@@ -282,6 +282,13 @@ class Args(BaseModel):
 
 
 # ------------------------------------------------------------------------- colour ops
+# Every colour operation works on the uint8 RGB array, in one pass where it can: a
+# pointwise tone curve (brightness, contrast, gamma, exposure, warmth, tint, invert, the
+# white balance's gains) is a 256-entry lookup table per channel computed with the float
+# formula below, so a 12 MP photo costs one cv2.LUT; a channel mix (saturation, black and
+# white, sepia) is one cv2.transform; the filters run on uint8 with OpenCV, and the
+# measuring operations (low light, dehaze) estimate their maps on a downscaled copy and
+# apply them at full resolution (fast guided filter, He & Sun 2015).
 def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
@@ -294,131 +301,282 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]],
                   np.float32)
+_LEVELS = (np.arange(256, dtype=np.float32) / 255.0).astype(np.float32)  # a uint8 level in [0, 1]
+_WORK_SIDE = 768  # short side of the copy the measuring operations estimate their maps on
 
 
-def _colour_op(x: np.ndarray, op: str, a: float, value: float | None) -> np.ndarray:
-    """x: float32 H x W x 3 in [0, 1]; returns the adjusted array (not clipped)."""
-    luma = (x @ _LUMA)[..., None]
+def _lut(values: np.ndarray) -> np.ndarray:
+    """A tone curve's results for the 256 levels ((256,) or (256, 3), in [0, 1]) as a uint8
+    table for cv2.LUT: round(clip(v) * 255), the rounding the float pipeline used."""
+    v = np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.ascontiguousarray(v.reshape(1, 256, 3) if v.ndim == 2 else v)
+
+
+def _apply_lut(u8: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return cv2.LUT(np.ascontiguousarray(u8), table)
+
+
+def _mix(u8: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """out = matrix @ rgb per pixel, rounded and saturated to uint8 (one cv2.transform)."""
+    return cv2.transform(np.ascontiguousarray(u8), np.asarray(matrix, np.float32))
+
+
+def _channel_means(u8: np.ndarray) -> np.ndarray:
+    """Mean of each channel in [0, 1] (float64)."""
+    return np.array(cv2.mean(np.ascontiguousarray(u8))[:3], np.float64) / 255.0
+
+
+def _scale_by(u8: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """u8 * gain (gain: float32 H x W), rounded and saturated."""
+    g3 = cv2.cvtColor(np.ascontiguousarray(gain, np.float32), cv2.COLOR_GRAY2RGB)
+    return cv2.multiply(np.ascontiguousarray(u8), g3, dtype=cv2.CV_8U)
+
+
+def _work_scale(h: int, w: int) -> int:
+    """The integer downscale factor of the estimation copy (1 for small images)."""
+    return max(1, min(h, w) // _WORK_SIDE)
+
+
+def _shrink(arr: np.ndarray, s: int) -> np.ndarray:
+    if s <= 1:
+        return arr
+    h, w = arr.shape[:2]
+    return cv2.resize(arr, (max(1, w // s), max(1, h // s)), interpolation=cv2.INTER_AREA)
+
+
+def _grow(arr: np.ndarray, w: int, h: int) -> np.ndarray:
+    if arr.shape[1] == w and arr.shape[0] == h:
+        return arr
+    return cv2.resize(arr, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _gaussian_u8(u8: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a uint8 image; a wide one is done on a downscaled copy (the result
+    has no detail finer than sigma) so its cost does not grow with sigma."""
+    h, w = u8.shape[:2]
+    s = int(sigma // 4)
+    if s < 2 or min(h, w) // s < 8:
+        return cv2.GaussianBlur(u8, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT)
+    small = cv2.resize(u8, (max(1, w // s), max(1, h // s)), interpolation=cv2.INTER_AREA)
+    # INTER_AREA already averaged a box of s px (variance s^2/12); the rest is the blur
+    rest = math.sqrt(max(0.25, sigma * sigma - s * s / 12.0)) / s
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=rest, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _colour_op(u8: np.ndarray, op: str, a: float, value: float | None) -> np.ndarray:
+    """u8: H x W x 3 RGB uint8; returns the adjusted uint8 array (a new one)."""
+    h, w = u8.shape[:2]
+    if min(h, w) < 4:  # OpenCV reads a 1 x 1 array as a scalar: work on a replicated 4 x 4
+        py, px = max(0, 4 - h), max(0, 4 - w)
+        big = cv2.copyMakeBorder(np.ascontiguousarray(u8), 0, py, 0, px, cv2.BORDER_REPLICATE)
+        return np.ascontiguousarray(_colour_op(big, op, a, value)[:h, :w])
+    x = _LEVELS
     if op == "brightness":
-        return x * (1.0 + a)
+        return _apply_lut(u8, _lut(x * (1.0 + a)))
     if op == "contrast":
-        return (x - float(luma.mean())) * (1.0 + a) + float(luma.mean())
+        m = float(_channel_means(u8) @ _LUMA.astype(np.float64))
+        return _apply_lut(u8, _lut((x - m) * (1.0 + a) + m))
     if op == "saturation":
-        return luma + (x - luma) * (1.0 + a)
+        return _mix(u8, (1.0 + a) * np.eye(3) - a * np.outer(np.ones(3), _LUMA))
     if op == "exposure":
-        return _linear_to_srgb(_srgb_to_linear(x) * (2.0 ** a))
+        return _apply_lut(u8, _lut(_linear_to_srgb(_srgb_to_linear(x) * (2.0 ** a))))
     if op == "gamma":
-        return np.power(np.clip(x, 0.0, 1.0), 1.0 / a)
+        return _apply_lut(u8, _lut(np.power(x, 1.0 / a)))
     if op == "warmth":
-        return x * np.array([1.0 + 0.2 * a, 1.0 + 0.03 * a, 1.0 - 0.2 * a], np.float32)
+        return _apply_lut(u8, _lut(x[:, None] * np.array([1.0 + 0.2 * a, 1.0 + 0.03 * a,
+                                                          1.0 - 0.2 * a], np.float32)))
     if op == "black_and_white":
-        return x + (luma - x) * a
+        return _mix(u8, (1.0 - a) * np.eye(3) + a * np.outer(np.ones(3), _LUMA))
     if op == "sepia":
-        return x + (x @ _SEPIA.T - x) * a
+        return _mix(u8, (1.0 - a) * np.eye(3) + a * _SEPIA)
     if op == "invert":
-        return x + ((1.0 - x) - x) * a
+        return _apply_lut(u8, _lut(x + ((1.0 - x) - x) * a))
     if op == "sharpen":
-        sigma = float(value or 1.0)
-        return x + a * (x - cv2.GaussianBlur(x, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT))
+        blurred = cv2.GaussianBlur(u8, (0, 0), sigmaX=float(value or 1.0),
+                                   borderType=cv2.BORDER_REFLECT)
+        return cv2.addWeighted(u8, 1.0 + a, blurred, -a, 0.0)
     if op == "blur":
         if a <= 0:
-            return x
-        sigma = float(a) * (min(x.shape[:2]) / float(value) if value else 1.0)
-        return cv2.GaussianBlur(x, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+            return u8.copy()
+        sigma = float(a) * (min(u8.shape[:2]) / float(value) if value else 1.0)
+        return _gaussian_u8(u8, sigma)
     if op == "pixelate":
-        h, w = x.shape[:2]
+        h, w = u8.shape[:2]
         block = int(round(a)) if a >= 1 else max(6, round(min(w, h) / 40))
-        small = cv2.resize(x, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(u8, (max(1, w // block), max(1, h // block)),
+                           interpolation=cv2.INTER_AREA)
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
     if op == "tint":
-        return x * np.array([1.0 + 0.12 * a, 1.0 - 0.18 * a, 1.0 + 0.12 * a], np.float32)
+        return _apply_lut(u8, _lut(x[:, None] * np.array([1.0 + 0.12 * a, 1.0 - 0.18 * a,
+                                                          1.0 + 0.12 * a], np.float32)))
     if op == "vignette":
-        return _vignette(x, a, 0.5 if value is None else float(value))
+        return _vignette(u8, a, 0.5 if value is None else float(value))
     if op == "denoise":
-        return _denoise(x, a)
+        return _denoise(u8, a)
     if op == "low_light":
-        return _low_light(x, a)
+        return _low_light(u8, a)
     if op == "dehaze":
-        return _dehaze(x, a)
+        return _dehaze(u8, a)
     if op == "white_balance":
-        return _white_balance(x, a)
+        return _white_balance(u8, a)
     raise ToolArgumentError(f"global_edit: {op!r} is not a colour operation")
 
 
-def _vignette(x: np.ndarray, a: float, start: float) -> np.ndarray:
-    h, w = x.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+def _vignette(u8: np.ndarray, a: float, start: float) -> np.ndarray:
+    h, w = u8.shape[:2]
+    # the fall-off is smooth: computed on a grid of at most ~1024 px, interpolated up (grid
+    # node j sits where cv2.resize samples it: pixel (j + 0.5) * w / gw - 0.5)
+    gw, gh = min(w, 1024), min(h, 1024)
+    xx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
+    yy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     r = np.hypot((yy - cy) / max(cy, 0.5), (xx - cx) / max(cx, 0.5)) / math.sqrt(2.0)
     t = np.clip((r - start) / max(1e-3, 1.0 - start), 0.0, 1.0)
-    fall = t * t * (3.0 - 2.0 * t)
-    return x * (1.0 - a * fall)[..., None]
+    gain = (1.0 - a * (t * t * (3.0 - 2.0 * t))).astype(np.float32)
+    return _scale_by(u8, _grow(gain, w, h))
 
 
-def _denoise(x: np.ndarray, h: float) -> np.ndarray:
-    if h <= 0 or min(x.shape[:2]) < 3:
-        return x
-    u8 = np.round(np.clip(x, 0, 1) * 255.0).astype(np.uint8)
-    out = cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(u8), None, float(h), float(h), 7, 21)
-    return out.astype(np.float32) / 255.0
+def _denoise(u8: np.ndarray, h: float) -> np.ndarray:
+    if h <= 0 or min(u8.shape[:2]) < 3:
+        return u8.copy()
+    return cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(u8), None, float(h), float(h),
+                                           7, 21)
 
 
 def _box_blur(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def _guided(guide: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter (grey guide), so transmission/illumination maps follow edges."""
+def _guided_coeffs(guide: np.ndarray, src: np.ndarray, r: int, eps: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """He et al.'s guided filter (grey guide): the smoothed linear coefficients (a, b) with
+    output = a * guide + b, so transmission/illumination maps follow edges."""
     mi, mp = _box_blur(guide, r), _box_blur(src, r)
     cov = _box_blur(guide * src, r) - mi * mp
     var = _box_blur(guide * guide, r) - mi * mi
     aa = cov / (var + eps)
     bb = mp - aa * mi
-    return _box_blur(aa, r) * guide + _box_blur(bb, r)
+    return _box_blur(aa, r), _box_blur(bb, r)
 
 
-def _low_light(x: np.ndarray, a: float) -> np.ndarray:
+_STRIP_ROWS = 64  # full-resolution passes go in strips of rows that stay in the cache
+
+
+def _rows_of(small: np.ndarray, w: int, h: int, y0: int, y1: int) -> np.ndarray:
+    """Rows y0..y1 of ``small`` bilinearly upscaled to w x h (cv2.resize's pixel mapping)."""
+    sx, sy = small.shape[1] / w, small.shape[0] / h
+    m = np.float32([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (y0 + 0.5) * sy - 0.5]])
+    return cv2.warpAffine(small, m, (w, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def _guided_rows(u8_rows: np.ndarray, aa: np.ndarray, bb: np.ndarray, w: int, h: int,
+                 y0: int) -> np.ndarray:
+    """The guided filter's output a * luma + b on rows y0.. of the full image, from the
+    coefficients estimated on the downscaled copy."""
+    y1 = y0 + u8_rows.shape[0]
+    grey = cv2.cvtColor(u8_rows, cv2.COLOR_RGB2GRAY)
+    q = cv2.multiply(_rows_of(aa, w, h, y0, y1), grey, scale=1.0 / 255.0, dtype=cv2.CV_32F)
+    return cv2.add(q, _rows_of(bb, w, h, y0, y1))
+
+
+def _channel_max(arr: np.ndarray) -> np.ndarray:
+    c0, c1, c2 = cv2.split(np.ascontiguousarray(arr))
+    return cv2.max(cv2.max(c0, c1), c2)
+
+
+def _channel_min(arr: np.ndarray) -> np.ndarray:
+    c0, c1, c2 = cv2.split(np.ascontiguousarray(arr))
+    return cv2.min(cv2.min(c0, c1), c2)
+
+
+def _luma01(u8: np.ndarray) -> np.ndarray:
+    """The luma (0.299 R + 0.587 G + 0.114 B, rounded to a level) in [0, 1], float32."""
+    grey = cv2.cvtColor(np.ascontiguousarray(u8), cv2.COLOR_RGB2GRAY)
+    return cv2.multiply(grey, 1.0 / 255.0, dtype=cv2.CV_32F)
+
+
+def _low_light(u8: np.ndarray, a: float) -> np.ndarray:
     """LIME-style: estimate the illumination (max of RGB, edge-aware smoothed) and divide
-    by its power: dark areas gain up to ~8x, bright ones almost nothing."""
+    by its power: dark areas gain up to ~8x, bright ones almost nothing. The illumination's
+    guided filter is estimated on a downscaled copy and applied against the full-resolution
+    luma (fast guided filter)."""
     if a <= 0:
-        return x
-    h, w = x.shape[:2]
-    illum = x.max(axis=2).astype(np.float32)
+        return u8.copy()
+    u8 = np.ascontiguousarray(u8)
+    h, w = u8.shape[:2]
+    s = _work_scale(h, w)
+    small = _shrink(u8, s)
+    illum = cv2.multiply(_channel_max(small), 1.0 / 255.0, dtype=cv2.CV_32F)
     r = max(1, int(round(min(h, w) * 0.02)))
-    illum = np.clip(_guided(x @ _LUMA, illum, r, 1e-3), 1e-3, 1.0)
-    gain = np.clip(np.power(illum, -0.75 * a), 1.0, 8.0)
-    out = x * gain[..., None]
-    return out / max(1.0, float(np.percentile(out, 99.5)))
+    aa, bb = _guided_coeffs(_luma01(small), illum, max(1, int(round(r / s))), 1e-3)
+    gain = np.empty((h, w), np.float32)
+    for y0 in range(0, h, _STRIP_ROWS):
+        q = _guided_rows(u8[y0:y0 + _STRIP_ROWS], aa, bb, w, h, y0)
+        g = cv2.pow(cv2.max(cv2.min(q, 1.0), 1e-3), -0.75 * a)
+        gain[y0:y0 + _STRIP_ROWS] = cv2.min(cv2.max(g, 1.0), 8.0)
+    # normalise by the 99.5th percentile of the lifted image (estimated on a subsample)
+    st = max(1, int(math.sqrt(h * w / 1_000_000)))
+    sample = u8[::st, ::st].astype(np.float32) * gain[::st, ::st, None] / 255.0
+    norm = np.float32(1.0 / max(1.0, float(np.percentile(sample, 99.5))))
+    out = np.empty_like(u8)
+    for y0 in range(0, h, _STRIP_ROWS):
+        g3 = cv2.cvtColor(cv2.multiply(gain[y0:y0 + _STRIP_ROWS], float(norm)),
+                          cv2.COLOR_GRAY2RGB)
+        out[y0:y0 + _STRIP_ROWS] = cv2.multiply(u8[y0:y0 + _STRIP_ROWS], g3, dtype=cv2.CV_8U)
+    return out
 
 
-def _dehaze(x: np.ndarray, omega: float) -> np.ndarray:
-    """Dark channel prior (He, Sun, Tang 2009) with a guided-filter transmission map."""
+def _dehaze(u8: np.ndarray, omega: float) -> np.ndarray:
+    """Dark channel prior (He, Sun, Tang 2009) with a guided-filter transmission map; the
+    dark channel, airlight and transmission are estimated on a downscaled copy, the
+    transmission follows the full-resolution luma (fast guided filter)."""
     if omega <= 0:
-        return x
-    h, w = x.shape[:2]
+        return u8.copy()
+    u8 = np.ascontiguousarray(u8)
+    h, w = u8.shape[:2]
+    s = _work_scale(h, w)
+    small_u8 = _shrink(u8, s)
+    small = small_u8.astype(np.float32) / 255.0
     patch = max(3, int(round(min(h, w) / 40.0)) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (patch, patch))
-    dark = cv2.erode(x.min(axis=2), kernel)
+    ps = max(3, int(round(patch / s)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (ps, ps))
+    dark = cv2.erode(_channel_min(small), kernel)
     n = max(1, int(dark.size * 0.001))
     idx = np.argpartition(dark.ravel(), -n)[-n:]
-    A = np.maximum(x.reshape(-1, 3)[idx].max(axis=0), 1e-3)
-    t = 1.0 - omega * cv2.erode((x / A).min(axis=2), kernel)
-    t = _guided(x @ _LUMA, t.astype(np.float32), max(1, patch * 2), 1e-3)
-    t = np.clip(t, 0.1, 1.0)[..., None]
-    return (x - A) / t + A
+    A = np.maximum(small.reshape(-1, 3)[idx].max(axis=0), 1e-3).astype(np.float32)
+    scaled = cv2.multiply(small, tuple(float(1.0 / v) for v in A) + (0.0,))
+    t = (1.0 - omega * cv2.erode(_channel_min(scaled), kernel)).astype(np.float32)
+    aa, bb = _guided_coeffs(_luma01(small_u8), t, max(1, ps * 2), 1e-3)
+    # (x - A) / t + A per channel, in 0..255 levels, rounded and saturated
+    a255 = tuple(float(v) * 255.0 for v in A) + (0.0,)
+    out = np.empty_like(u8)
+    for y0 in range(0, h, _STRIP_ROWS):
+        rows = u8[y0:y0 + _STRIP_ROWS]
+        k = 1.0 / cv2.max(cv2.min(_guided_rows(rows, aa, bb, w, h, y0), 1.0), 0.1)
+        d = cv2.multiply(cv2.subtract(rows, a255, dtype=cv2.CV_32F),
+                         cv2.cvtColor(k, cv2.COLOR_GRAY2RGB))
+        out[y0:y0 + _STRIP_ROWS] = cv2.add(d, a255, dtype=cv2.CV_8U)
+    return out
 
 
-def _white_balance(x: np.ndarray, a: float) -> np.ndarray:
+def _white_balance(u8: np.ndarray, a: float) -> np.ndarray:
     """Shades-of-grey (Minkowski p=6) illuminant estimate; gains normalised to keep
-    the mean brightness, applied in linear light, blended by ``a``."""
+    the mean brightness, applied in linear light, blended by ``a``. The estimate is
+    exact from the channel histograms; the gains are one lookup table per channel."""
     if a <= 0:
-        return x
-    lin = _srgb_to_linear(np.clip(x, 0, 1))
-    est = np.power(np.mean(np.power(lin.reshape(-1, 3), 6.0), axis=0), 1.0 / 6.0)
+        return u8.copy()
+    lin = _srgb_to_linear(_LEVELS).astype(np.float64)
+    u8c = np.ascontiguousarray(u8)
+    est = np.empty(3)
+    for c in range(3):
+        hist = cv2.calcHist([u8c], [c], None, [256], [0, 256]).ravel().astype(np.float64)
+        est[c] = (hist @ lin ** 6.0 / max(1.0, hist.sum())) ** (1.0 / 6.0)
     est = np.maximum(est, 1e-4)
     gain = est.mean() / est
-    gain = 1.0 + (gain - 1.0) * a
-    return _linear_to_srgb(lin * gain.astype(np.float32))
+    gain = (1.0 + (gain - 1.0) * a).astype(np.float32)
+    return _apply_lut(u8, _lut(_linear_to_srgb(_srgb_to_linear(_LEVELS)[:, None] * gain)))
 
 
 def adjust(image: Image.Image, operation: str, amount: float | None = None, *,
@@ -436,39 +594,61 @@ def adjust(image: Image.Image, operation: str, amount: float | None = None, *,
 
 def _apply(image: Image.Image, args: Args, mask: np.ndarray | None
            ) -> tuple[Image.Image, np.ndarray | None, str]:
+    out, filled, note, _ = _apply_arrays(image, args, mask)
+    return out, filled, note
+
+
+def _apply_arrays(image: Image.Image, args: Args, mask: np.ndarray | None
+                  ) -> tuple[Image.Image, np.ndarray | None, str, tuple | None]:
+    """``_apply`` plus, for a colour operation, the (input, output) uint8 arrays (so the
+    caller's figures need no second conversion); None for a geometric one."""
     op, a = args.operation, args.amount
-    img = image.convert("RGB")
+    img = image if image.mode == "RGB" else image.convert("RGB")
     w, h = img.size
     if op == "flip_horizontal":
-        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), None, "mirrored left-right"
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), None, "mirrored left-right", None
     if op == "flip_vertical":
-        return img.transpose(Image.Transpose.FLIP_TOP_BOTTOM), None, "mirrored top-bottom"
+        return img.transpose(Image.Transpose.FLIP_TOP_BOTTOM), None, "mirrored top-bottom", None
     if op == "rotate":
-        return _rotate(img, float(args.value))
+        return (*_rotate(img, float(args.value)), None)
     if op == "resize":
-        return _resize(img, args)
+        return (*_resize(img, args), None)
     if op == "crop":
         x0, y0, x1, y1 = M.check_box(args.box, (w, h))
-        return img.crop((x0, y0, x1, y1)), None, f"cropped to {[x0, y0, x1, y1]}"
+        return img.crop((x0, y0, x1, y1)), None, f"cropped to {[x0, y0, x1, y1]}", None
+    src = np.asarray(img)
     if op == "autocontrast":
-        out = ImageOps.autocontrast(img, cutoff=float(a))
+        out_u8 = np.asarray(ImageOps.autocontrast(img, cutoff=float(a)))
         note = f"stretched levels (cutoff {a:g}%)"
-        arr_out = np.asarray(out, dtype=np.float32) / 255.0
     else:
-        x = np.asarray(img, dtype=np.float32) / 255.0
-        arr_out = _colour_op(x, op, float(a), args.value)
+        out_u8 = _colour_op(src, op, float(a), args.value)
         note = f"{op} {a:+g}" if op not in ("black_and_white", "sepia", "invert") else f"{op} {a:g}"
-    arr_out = np.clip(arr_out, 0.0, 1.0)
-    m = None
     if mask is not None:
-        m = M.check_mask(mask, img, allow_empty=False)[..., None]
-        base = np.asarray(img, dtype=np.float32) / 255.0
-        arr_out = base * (1.0 - m) + arr_out * m
+        m = M.check_mask(mask, img, allow_empty=False)
+        out_u8 = _blend_in_mask(src, out_u8, m)
         note += " inside the mask"
-    out_u8 = np.round(arr_out * 255.0).astype(np.uint8)
-    if m is not None:  # outside the mask stays bit-identical
-        out_u8 = np.where(m > 0, out_u8, np.asarray(img))
-    return Image.fromarray(out_u8), None, note
+    return Image.fromarray(out_u8), None, note, (src, out_u8)
+
+
+def _blend_in_mask(src: np.ndarray, out: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``out`` where m = 1, ``src`` where m = 0 (bit-identical), round(src (1 - m) + out m)
+    between; only the mask's box is touched."""
+    res = np.array(src)
+    bb = M.mask_bbox(m, 1e-6)
+    if bb is None:
+        return res
+    x0, y0, x1, y1 = bb
+    mc = m[y0:y1, x0:x1, None]
+    s, o = src[y0:y1, x0:x1], out[y0:y1, x0:x1]
+    blend = np.round(s * (1.0 - mc) + o.astype(np.float32) * mc).astype(np.uint8)
+    res[y0:y1, x0:x1] = np.where(mc > 0, blend, s)
+    return res
+
+
+def _mean_abs_change(a: np.ndarray, b: np.ndarray) -> float:
+    """mean |a - b| over every pixel and channel (uint8 arrays of one shape)."""
+    d = cv2.absdiff(np.ascontiguousarray(a), np.ascontiguousarray(b))
+    return float(np.mean(cv2.mean(d)[:d.shape[2] if d.ndim == 3 else 1]))
 
 
 def _rotate(img: Image.Image, angle: float) -> tuple[Image.Image, np.ndarray | None, str]:
@@ -559,12 +739,12 @@ def run(args: Args, state: ToolState) -> ToolResult:
         mask = M.check_mask(state.mask, state.image)
     if args.operation == "instruct":
         return _run_instruct(args, state, mask)
-    out, filled, note = _apply(state.image, args, mask)
+    out, filled, note, arrays = _apply_arrays(state.image, args, mask)
     metrics: dict = {"operation": args.operation, "amount": args.amount}
     if out.size == state.image.size:
-        diff = np.abs(np.asarray(out, dtype=np.int16) -
-                      np.asarray(state.image.convert("RGB"), dtype=np.int16))
-        metrics["mean_abs_change"] = round(float(diff.mean()), 3)
+        if arrays is None:
+            arrays = (np.asarray(state.image.convert("RGB")), np.asarray(out))
+        metrics["mean_abs_change"] = round(_mean_abs_change(*arrays), 3)
     else:
         metrics["mean_abs_change"] = None
         metrics["new_size"] = list(out.size)
