@@ -1,4 +1,9 @@
-"""Session bundles: one zip holding ``manifest.json`` and ``blobs/<sha256>``.
+"""Session bundles: one zip holding ``manifest.json`` and ``blobs/<key>``.
+
+Format 2 (written now): blobs are keyed by their pixels and stored in the blob format of
+``blobs.py`` (JPEG/WebP originals re-encoded, so any machine decodes the same pixels).
+Format 1 (written before): PNG blobs keyed by the sha256 of their bytes. Both are read;
+a blob of either kind is accepted in either format version.
 
 Writing is deterministic (fixed member order and timestamps, sorted-key JSON)
 and atomic (``imagent.fsio.atomic_write``: temp file beside the target, fsync,
@@ -7,8 +12,8 @@ and atomic (``imagent.fsio.atomic_write``: temp file beside the target, fsync,
 Reading trusts nothing: every member name must be ``manifest.json`` or
 ``blobs/<64 lowercase hex>`` (anything else, e.g. ``../../evil`` or an absolute
 path, is a zip-slip attempt -> ``BundleError``); the manifest must parse and
-describe a well-formed tree; every referenced blob must be present and hash to
-its name. Nothing is extracted to disk here: the store writes the verified
+describe a well-formed tree; every referenced blob must be present, decode, and
+match its name (pixel digest; legacy PNG blobs: sha256 of the bytes). Nothing is extracted to disk here: the store writes the verified
 bytes by hash only after the whole bundle has passed.
 """
 
@@ -24,10 +29,11 @@ from typing import Any
 from imagent.errors import BundleError
 from imagent.fsio import atomic_write
 
-from .blobs import HASH_RE, PNG_SIGNATURE, sha256_hex
+from .blobs import HASH_RE, blob_problem
 
 FORMAT = "imagent.bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_FORMAT_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _BLOB_MEMBER_RE = re.compile(r"^blobs/([0-9a-f]{64})$")
@@ -82,7 +88,7 @@ def write_bundle(target: Path, manifest: dict, blobs: dict[str, bytes]) -> Path:
             zf.writestr(info, manifest_bytes(manifest))
             for key in sorted(blobs):
                 info = zipfile.ZipInfo(f"blobs/{key}", date_time=_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_STORED  # PNG is already compressed
+                info.compress_type = zipfile.ZIP_STORED  # blobs are already compressed
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, blobs[key])
 
@@ -112,9 +118,10 @@ def validate_manifest(manifest: Any) -> tuple[dict, list[dict]]:
     if manifest.get("format") != FORMAT:
         raise BundleError(f"Not an imagent bundle (format is {manifest.get('format')!r}, "
                           f"expected {FORMAT!r}).", hint=_HINT)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"Unsupported bundle format_version {manifest.get('format_version')!r} "
-                          f"(this imagent reads {FORMAT_VERSION}).",
+    fv = manifest.get("format_version")
+    if isinstance(fv, bool) or fv not in READ_FORMAT_VERSIONS:
+        raise BundleError(f"Unsupported bundle format_version {fv!r} "
+                          f"(this imagent reads {', '.join(map(str, READ_FORMAT_VERSIONS))}).",
                           hint="Upgrade imagent, or export the bundle again with this version.")
     session = manifest.get("session")
     _check_fields(session, _SESSION_SCHEMA, "session")
@@ -212,9 +219,9 @@ def read_bundle(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, by
                 # zipfile checks CRC-32 on read: a flipped byte usually lands here
                 raise BundleError(f"Bundle {p.name!r}: blob {key[:12]}... could not be read ({exc}).",
                                   hint=_HINT) from exc
-            if sha256_hex(data) != key:
-                raise BundleError(f"Bundle {p.name!r}: blob {key[:12]}... does not match its hash.", hint=_HINT)
-            if not data.startswith(PNG_SIGNATURE):
-                raise BundleError(f"Bundle {p.name!r}: blob {key[:12]}... is not a PNG.", hint=_HINT)
+            problem = blob_problem(key, data)  # decodes it: pixels (legacy PNG: bytes) against the name
+            if problem:
+                raise BundleError(f"Bundle {p.name!r}: blob {key[:12]}... does not match its hash: {problem}",
+                                  hint=_HINT)
             blobs[key] = data
     return session, versions, blobs

@@ -3,7 +3,9 @@
 Layout of a store home::
 
     HOME/store.db            sessions + versions (SQLite, WAL journal)
-    HOME/blobs/ab/cdef...    PNG blobs keyed by the sha256 of their bytes (see blobs.py)
+    HOME/blobs/ab/cdef...    blobs keyed by the sha256 of their decoded pixels (see blobs.py);
+                             stores written before schema 2 also hold PNG blobs keyed by
+                             the sha256 of their bytes, read as they are
 
 Design decisions (see docs/ARCHITECTURE.md, "Sessions"):
 
@@ -45,7 +47,6 @@ Design decisions (see docs/ARCHITECTURE.md, "Sessions"):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -79,7 +80,17 @@ from imagent.errors import (
 )
 
 from . import bundle as _bundle
-from .blobs import BlobDir, EncodedBlob, decode_png, encode_alpha, encode_image, encode_mask, sha256_hex
+from .blobs import (
+    BlobDir,
+    EncodedBlob,
+    blob_problem,
+    encode_alpha,
+    encode_image,
+    encode_mask,
+    encode_original,
+    pixel_key,
+    portable_blob,
+)
 
 __all__ = [
     "Store", "Session", "Version", "DiffResult", "ReplayReport", "EncodedBlob",
@@ -87,7 +98,10 @@ __all__ = [
     "safe_output_path", "validate_session_name", "SESSION_NAME_PATTERN",
 ]
 
-SCHEMA_VERSION = 1
+# 2: blobs keyed by their pixels (blobs.py); a schema-1 store is opened and upgraded in
+# place (its PNG blobs stay valid), and an older imagent then refuses it instead of
+# reporting every new blob as damaged.
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 REDO_STACK_MAX = 256
 TEMP_GRACE_S = 15 * 60.0
@@ -230,11 +244,12 @@ class ReplayReport:
 
 # --------------------------------------------------------------------------- helpers
 def pixel_digest(image: Image.Image) -> str:
-    """sha256 of mode + size + raw pixel bytes (independent of any file encoding)."""
-    h = hashlib.sha256()
-    h.update(f"{image.mode}:{image.width}x{image.height}:".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()
+    """sha256 of mode + size + raw pixel bytes (independent of any file encoding).
+
+    This is the blob key of the image (``blobs.pixel_key``): ``Version.image_hash ==
+    pixel_digest(store.load_image(version))`` for every version written by schema 2.
+    """
+    return pixel_key(image.mode, image.width, image.height, image.tobytes())
 
 
 def validate_session_name(name: Any) -> str:
@@ -614,13 +629,23 @@ class Store:
     # ------------------------------------------------------------------ sessions
     def create_session(self, image: Image.Image | EncodedBlob, *, name: str | None = None,
                        alpha: Image.Image | EncodedBlob | None = None, source: str | None = None,
-                       seed: int | None = None) -> Session:
-        """A new session whose root version (seq 0, request ``"open <source>"``) holds ``image``."""
+                       seed: int | None = None, original: bytes | str | os.PathLike | None = None) -> Session:
+        """A new session whose root version (seq 0, request ``"open <source>"``) holds ``image``.
+
+        ``original``: the file ``image`` was loaded from (its bytes or its path). When it
+        is a JPEG or WebP (``blobs.ORIGINAL_FORMATS``) that decodes to exactly ``image``'s
+        pixels (checked by decoding it), the root blob keeps those bytes as they are
+        instead of encoding ``image``; otherwise it is ignored. The key is the same either way.
+        """
         if name is not None:
             validate_session_name(name)
         if source is not None and not isinstance(source, str):
             source = os.fspath(source)
-        img = image if isinstance(image, EncodedBlob) else encode_image(image)
+        img = None
+        if original is not None and isinstance(image, Image.Image):
+            img = encode_original(image, original)
+        if img is None:
+            img = image if isinstance(image, EncodedBlob) else encode_image(image)
         alp = self._alpha_blob(alpha, img)
         seed = _check_seed(seed)
         for b in (img, alp):
@@ -905,7 +930,8 @@ class Store:
 
     # ------------------------------------------------------------------ pixels
     def load_image(self, version: Version) -> Image.Image:
-        img = decode_png(self.blobs.read(version.image_hash), what=f"image of version {version.short_id}")
+        """The version's pixels, decoded and checked against the blob key."""
+        img = self.blobs.load(version.image_hash, what=f"image of version {version.short_id}")
         return img if img.mode == "RGB" else img.convert("RGB")
 
     def load_mask(self, version: Version):
@@ -913,7 +939,7 @@ class Store:
             return None
         import numpy as np
 
-        img = decode_png(self.blobs.read(version.mask_hash), what=f"mask of version {version.short_id}")
+        img = self.blobs.load(version.mask_hash, what=f"mask of version {version.short_id}")
         if img.mode != "L":
             img = img.convert("L")
         return np.asarray(img, dtype=np.float32) / np.float32(255.0)
@@ -921,7 +947,7 @@ class Store:
     def load_alpha(self, version: Version) -> Image.Image | None:
         if not version.alpha_hash:
             return None
-        img = decode_png(self.blobs.read(version.alpha_hash), what=f"alpha of version {version.short_id}")
+        img = self.blobs.load(version.alpha_hash, what=f"alpha of version {version.short_id}")
         return img if img.mode == "L" else img.convert("L")
 
     def diff(self, session: Session | str, ref_a: Any, ref_b: Any) -> DiffResult:
@@ -960,7 +986,11 @@ class Store:
         return safe_output_path(path, must_not_exist=must_not_exist, forbidden_roots=(self.home,))
 
     def export_bundle(self, session: Session | str, path: str | os.PathLike) -> Path:
-        """Write ``manifest.json`` + ``blobs/<sha256>`` to a zip at ``path`` (atomically); return the path."""
+        """Write ``manifest.json`` + ``blobs/<key>`` to a zip at ``path`` (atomically); return the path.
+
+        Every blob is checked against its key first; JPEG/WebP originals travel re-encoded
+        (``blobs.portable_blob``) so that another machine's decoders do not matter.
+        """
         target = self.resolve_export_path(path)
         with self._read() as c:
             srow = self._session_row(c, session)
@@ -972,7 +1002,7 @@ class Store:
         for v in versions:
             for key in (v["image_hash"], v["mask_hash"], v["alpha_hash"]):
                 if key and key not in blobs:
-                    blobs[key] = self.blobs.read(key, check=True)
+                    blobs[key] = portable_blob(self.blobs.read(key), key, what=f"blob {key[:12]}...")
         manifest = {"format": _bundle.FORMAT, "format_version": _bundle.FORMAT_VERSION,
                     "session": sess.to_dict(), "versions": versions,
                     "blobs": {k: len(blobs[k]) for k in sorted(blobs)}}
@@ -1202,9 +1232,10 @@ class Store:
             except OSError as exc:
                 problems.append(f"blob {key[:12]}...: unreadable ({exc})")
                 continue
-            if sha256_hex(data) != key:
+            bad = blob_problem(key, data)  # decodes; pixels (legacy blobs: bytes) against the key
+            if bad:
                 where = refs.get(key, "unreferenced")
-                problems.append(f"blob {key[:12]}... ({where}): bytes do not match the hash")
+                problems.append(f"blob {key[:12]}... ({where}): damaged, does not match the hash ({bad})")
         for key, where in refs.items():
             if key not in seen:
                 problems.append(f"blob {key[:12]}... ({where}): missing")
@@ -1214,7 +1245,7 @@ class Store:
         """Check one session deeply: ``{"session", "id", "versions", "problems"}``.
 
         For every version: its parent is a version of the session; its image, mask
-        and alpha blobs exist, match their hash, decode as PNG, and have the declared
+        and alpha blobs exist, decode to pixels that match their key, and have the declared
         width x height; the session's head and root are among its versions. Each
         problem is ``{"version": seq or None, "id": short id or None, "problem": text}``.
         Tool calls are not checked here (the store does not know the tools;
@@ -1239,7 +1270,7 @@ class Store:
         def blob_size(key: str, what: str) -> tuple[tuple[int, int] | None, str | None]:
             if key not in decoded:
                 try:
-                    img = decode_png(self.blobs.read(key), what=what)
+                    img = self.blobs.load(key, what=what)
                     decoded[key] = (img.size, None)
                 except ImagentError as exc:
                     decoded[key] = (None, exc.message)

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from imagent.sessions import Store
-from imagent.sessions.blobs import HASH_RE, TMP_PREFIX, sha256_hex
+from imagent.sessions.blobs import HASH_RE, TMP_PREFIX, blob_problem
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -55,18 +55,25 @@ WRITER = textwrap.dedent("""
                          tool_calls=[{"name": "noise", "args": {"i": i}}], metrics={"i": i}, seed=i)
 """)
 
-# Writes large raw blobs so that a kill very likely lands in the middle of a file write.
+# Writes large blobs (8 MB of noise pixels: incompressible) so that a kill very likely
+# lands in the middle of a file write.
 BIG_WRITER = textwrap.dedent("""
     import os, sys
-    from imagent.sessions import Store
+    from PIL import Image
+    from imagent.sessions import Store, encode_image
+
+    def big():
+        return encode_image(Image.frombytes("RGB", (2048, 1366), os.urandom(2048 * 1366 * 3)))
 
     store = Store(sys.argv[1])
     # One complete blob before "ready": however loaded the machine, every run has
     # something on disk, and the kill lands in one of the later writes.
-    store.blobs.write(os.urandom(8 * 1024 * 1024))
+    b = big()
+    store.blobs.write(b.data, b.sha256)
     print("ready", flush=True)
     while True:
-        store.blobs.write(os.urandom(8 * 1024 * 1024))
+        b = big()
+        store.blobs.write(b.data, b.sha256)
 """)
 
 
@@ -105,12 +112,13 @@ def _blob_files(home: Path):
 
 
 def _check_final_blobs(home: Path) -> int:
-    """Every file under a final name is complete: named by the sha256 of its bytes."""
+    """Every file under a final name is complete: it decodes to the pixels its name is the digest of."""
     finals, temps = _blob_files(home)
     for f in finals:
         key = f.parent.name + f.name
         assert HASH_RE.match(key), f"unexpected file under a blob name: {f}"
-        assert sha256_hex(f.read_bytes()) == key, f"partially written blob under its final name: {f}"
+        problem = blob_problem(key, f.read_bytes())
+        assert problem is None, f"partially written blob under its final name: {f}: {problem}"
     return len(temps)
 
 
