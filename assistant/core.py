@@ -164,8 +164,10 @@ class Assistant:
         store = Store(settings.home_path)
         try:
             if loaded is not None:
+                # original: a JPEG/WebP root keeps the file's bytes when they decode to these pixels
                 sess = store.create_session(loaded.image, name=session, alpha=loaded.alpha,
-                                            source=str(Path(source).resolve()), seed=settings.seed)
+                                            source=str(Path(source).resolve()), seed=settings.seed,
+                                            original=loaded.path)
             elif session is not None:
                 sess = store.get_session(session)
             else:
