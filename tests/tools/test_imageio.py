@@ -222,8 +222,9 @@ def test_webp_keeps_alpha(tmp_path):
     np.testing.assert_array_equal(np.asarray(li.alpha), arr)
 
 
-def test_atomic_save_leaves_no_temp_and_keeps_existing(tmp_path, monkeypatch):
-    target = tmp_path / "keep.png"
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_atomic_save_leaves_no_temp_and_keeps_existing(tmp_path, monkeypatch, ext):
+    target = tmp_path / f"keep{ext}"
     original = _rgb(seed=5)
     save_image(original, target)
     before = target.read_bytes()
@@ -232,11 +233,47 @@ def test_atomic_save_leaves_no_temp_and_keeps_existing(tmp_path, monkeypatch):
         fp.write(b"partial garbage")
         raise OSError("disk full (simulated)")
 
+    def boom_png(*args, **kwargs):  # PNG goes through OpenCV's encoder
+        raise OSError("disk full (simulated)")
+
     monkeypatch.setattr(Image.Image, "save", boom)
-    with pytest.raises(InputError, match="keep.png"):
+    monkeypatch.setattr(imageio, "_encode_png", boom_png)
+    with pytest.raises(InputError, match=f"keep{ext}"):
         save_image(_rgb(seed=6), target)
     assert target.read_bytes() == before
-    assert _listing(tmp_path) == ["keep.png"]
+    assert _listing(tmp_path) == [f"keep{ext}"]
+
+
+def test_png_save_is_lossless_with_alpha_and_text(tmp_path):
+    rng = np.random.default_rng(7)
+    arr = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (30, 50), dtype=np.uint8)
+    prov = {"imagent:request": "make it brighter", "note": "caf\u00e9 \u2713"}
+    p = save_image(Image.fromarray(arr), tmp_path / "a.png", alpha=alpha, provenance=prov)
+    with Image.open(p) as im:
+        im.load()
+        assert im.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(im)[..., :3], arr)
+        np.testing.assert_array_equal(np.asarray(im)[..., 3], alpha)
+    assert read_provenance(p) == prov
+    li = load_image(save_image(Image.fromarray(arr), tmp_path / "b.png"))
+    np.testing.assert_array_equal(np.asarray(li.image), arr)
+
+
+def test_fast_decode_matches_pillow(tmp_path):
+    rng = np.random.default_rng(8)
+    img = Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    for fmt in ("PNG", "JPEG"):
+        for orientation in (1, 3, 6, 8):
+            exif = Image.Exif()
+            exif[0x0112] = orientation
+            buf = io.BytesIO()
+            img.save(buf, fmt, exif=exif.tobytes())
+            data = buf.getvalue()
+            with Image.open(io.BytesIO(data)) as im:
+                assert imageio._fast_decode(im, io.BytesIO(data)) is not None
+                ref = imageio.ImageOps.exif_transpose(im.convert("RGB"))
+            np.testing.assert_array_equal(np.asarray(load_image(data).image), np.asarray(ref))
 
 
 def test_successful_save_leaves_no_temp(tmp_path):
