@@ -491,6 +491,17 @@ def _channel_min(arr: np.ndarray) -> np.ndarray:
     return cv2.min(cv2.min(c0, c1), c2)
 
 
+def _min_pool(plane: np.ndarray, s: int, shape: tuple) -> np.ndarray:
+    """The minimum of each s x s block of ``plane``, at the size of ``shape`` (the copy
+    _shrink made)."""
+    if s <= 1:
+        return plane
+    hs, ws = shape[:2]
+    pooled = cv2.erode(plane, np.ones((s, s), np.uint8), anchor=(0, 0),
+                       borderType=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(pooled[:hs * s:s, :ws * s:s])
+
+
 def _luma01(u8: np.ndarray) -> np.ndarray:
     """The luma (0.299 R + 0.587 G + 0.114 B, rounded to a level) in [0, 1], float32."""
     grey = cv2.cvtColor(np.ascontiguousarray(u8), cv2.COLOR_RGB2GRAY)
@@ -538,16 +549,23 @@ def _dehaze(u8: np.ndarray, omega: float) -> np.ndarray:
     h, w = u8.shape[:2]
     s = _work_scale(h, w)
     small_u8 = _shrink(u8, s)
-    small = small_u8.astype(np.float32) / 255.0
     patch = max(3, int(round(min(h, w) / 40.0)) | 1)
     ps = max(3, int(round(patch / s)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (ps, ps))
-    dark = cv2.erode(_channel_min(small), kernel)
+    # the dark channel from the full-resolution minimum (min-pooled by s, then eroded at
+    # the estimation scale), its brightest 0.1% giving the airlight
+    dark = cv2.erode(_min_pool(_channel_min(u8), s, small_u8.shape), kernel)
     n = max(1, int(dark.size * 0.001))
     idx = np.argpartition(dark.ravel(), -n)[-n:]
-    A = np.maximum(small.reshape(-1, 3)[idx].max(axis=0), 1e-3).astype(np.float32)
-    scaled = cv2.multiply(small, tuple(float(1.0 / v) for v in A) + (0.0,))
-    t = (1.0 - omega * cv2.erode(_channel_min(scaled), kernel)).astype(np.float32)
+    yi, xi = np.unravel_index(idx, dark.shape)
+    off = np.arange(s)
+    ys = np.minimum(yi[:, None] * s + off, h - 1)[:, :, None]
+    xs = np.minimum(xi[:, None] * s + off, w - 1)[:, None, :]
+    A = np.maximum(u8[ys, xs].reshape(-1, 3).max(axis=0) / 255.0, 1e-3).astype(np.float32)
+    # min over channels of x / A (clipped at 1), as levels: one lookup table per channel
+    scaled = _apply_lut(u8, _lut(_LEVELS[:, None] / A[None, :]))
+    dark_a = cv2.erode(_min_pool(_channel_min(scaled), s, small_u8.shape), kernel)
+    t = (1.0 - omega * dark_a.astype(np.float32) / 255.0).astype(np.float32)
     aa, bb = _guided_coeffs(_luma01(small_u8), t, max(1, ps * 2), 1e-3)
     # (x - A) / t + A per channel, in 0..255 levels, rounded and saturated
     a255 = tuple(float(v) * 255.0 for v in A) + (0.0,)
