@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -138,6 +139,27 @@ class Assistant:
         self._request_selection: Selection | None = None  # the one the running request uses
         # What the last ``save`` wrote: path, version, alpha, alpha_flattened (JPEG), note.
         self.last_save: dict[str, Any] = {}
+        # The pixels of the versions this object just stored or read (version id -> RGB
+        # image; the last two), so an edit does not decode its parent's blob again and
+        # ``save`` does not decode the version it just committed. The store is lossless.
+        self._pixels: dict[str, Image.Image] = {}
+
+    def _remember(self, version_id: str, image: Image.Image) -> None:
+        self._pixels.pop(version_id, None)
+        if image.mode != "RGB":  # the store keeps RGB: only an RGB image is those pixels
+            return
+        self._pixels[version_id] = image
+        while len(self._pixels) > 2:
+            self._pixels.pop(next(iter(self._pixels)))
+
+    def _version_pixels(self, version: Version) -> Image.Image:
+        """A version's RGB image, from the memory of this object when it has it (a copy, so
+        no caller can change the remembered one), else from the store."""
+        image = self._pixels.get(version.id)
+        if image is None or image.size != (version.width, version.height):
+            image = self.store.load_image(version)
+            self._remember(version.id, image)
+        return image.copy()
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -178,7 +200,10 @@ class Assistant:
         except BaseException:
             store.close()
             raise
-        return cls(store, sess, settings=settings)
+        assistant = cls(store, sess, settings=settings)
+        if loaded is not None:
+            assistant._remember(store.head(sess).id, loaded.image)
+        return assistant
 
     def close(self) -> None:
         self.store.close()
@@ -438,7 +463,7 @@ class Assistant:
               timings: dict[str, float]) -> dict[str, Any]:
         """Run and check the steps on the head's image; commit only if every check passed."""
         parent = self.head
-        image = self.store.load_image(parent)
+        image = self._version_pixels(parent)
         parent_alpha = self.store.load_alpha(parent)
         # The alpha flows through the calls (tools/runner.py apply_result): kept by edits that
         # keep the geometry, set by a transparent cut-out, cleared by a flattening one.
@@ -496,6 +521,7 @@ class Assistant:
             seed=seeds[0] if seeds else None, timings=dict(timings),
         )
         timings["commit_s"] = round(time.perf_counter() - t_commit, 4)
+        self._remember(version.id, state.image)
         self._refresh()
         self._emit(events, kind="commit", version=version.id, seq=version.seq)
         return {"version": version, "metrics": metrics, "outcomes": outcomes}
@@ -527,7 +553,7 @@ class Assistant:
 
         v = self.head if version is None else self.store.get_version(self.session, version)
         alpha = self.store.load_alpha(v)
-        out = save_image(self.store.load_image(v), path, alpha=alpha,
+        out = save_image(self._version_pixels(v), path, alpha=alpha,
                          provenance={"imagent:session": self.session.id, "imagent:version": v.id,
                                      "imagent:request": v.request})
         note = alpha_flatten_note(out, alpha)
@@ -717,12 +743,13 @@ def change_figures(before: Image.Image, after: Image.Image) -> dict[str, Any]:
     """How much of the image a request changed (stored as the version's ``change``)."""
     if before.size != after.size:
         return {"size_before": list(before.size), "size_after": list(after.size)}
-    a = np.asarray(before, dtype=np.int16)
-    b = np.asarray(after, dtype=np.int16)
-    diff = np.abs(a - b).max(axis=2)
-    return {"changed_fraction": round(float((diff > 0).mean()), 5),
-            "changed_fraction_over_8": round(float((diff > 8).mean()), 5),
-            "mean_abs": round(float(diff.mean()), 4)}
+    from imagent.tools.check import max_abs_diff
+
+    diff = max_abs_diff(before, after)  # uint8, exact
+    n = max(1, diff.size)
+    return {"changed_fraction": round(int(np.count_nonzero(diff)) / n, 5),
+            "changed_fraction_over_8": round(int(np.count_nonzero(diff > 8)) / n, 5),
+            "mean_abs": round(float(cv2.mean(diff)[0]) if diff.size else float("nan"), 4)}
 
 
 __all__ = ["Assistant", "STATUSES", "Turn", "make_planner", "model_manager"]
