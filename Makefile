@@ -36,6 +36,8 @@ bench: install
 	$(BIN)/python bench/planner.py
 	$(BIN)/python bench/tui_startup.py
 	bash bench/tui_smoke.sh
+	$(BIN)/python bench/photo_scale.py
+	if [ -f bench/tui_scale.py ]; then $(BIN)/python bench/tui_scale.py; fi
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache
