@@ -92,21 +92,60 @@ def is_local_edit(call: dict[str, Any]) -> bool:
 
 
 def _u8(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"), np.uint8)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), np.uint8)
+
+
+def _channel_max(d: np.ndarray) -> np.ndarray:
+    c0, c1, c2 = cv2.split(d)
+    return cv2.max(cv2.max(c0, c1), c2)
+
+
+def _preserve(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, int]:
+    """``preserve_background`` on uint8 arrays: (composite, changed pixels outside)."""
+    outside = m <= 0
+    d = cv2.absdiff(a, b)
+    changed = d.max(axis=2) > 0 if min(m.shape, default=0) < 2 else \
+        _channel_max(d) > 0
+    leaked = int(np.count_nonzero(outside & changed))
+    out = np.array(b)
+    if outside.any():
+        out = cv2.copyTo(a, outside.view(np.uint8), out)  # mask = 0 keeps `before` exactly
+    frac = (m > 0) & (m < 1.0)
+    if frac.any():  # the soft edge: the same float32 formula, only where it applies
+        mf = m[frac][:, None]
+        comp = a[frac].astype(np.float32) * (1.0 - mf) + b[frac].astype(np.float32) * mf
+        out[frac] = np.clip(np.round(comp), 0, 255).astype(np.uint8)
+    return out, leaked
+
+
+def _threshold(a: np.ndarray, b: np.ndarray, sigma: float, levels: float,
+               mask: np.ndarray | None, *, in_place: bool = False
+               ) -> tuple[np.ndarray, int, int]:
+    """``threshold_change`` on uint8 arrays: (result, reverted px, changed px); with
+    ``in_place`` the reverted pixels are written into ``b`` (which must be writable)."""
+    d = cv2.absdiff(a, b)
+    # mean over the channels as numpy's float32 mean computes it: (sum of 3) / 3
+    total = cv2.transform(d.astype(np.uint16), np.ones((1, 3), np.float32)) if d.size else \
+        np.zeros(d.shape[:2], np.uint16)
+    diff = total.astype(np.float32) / np.float32(3.0)
+    smooth = cv2.GaussianBlur(diff, (0, 0), sigmaX=float(sigma)) if sigma > 0 else diff
+    changed_px = total > 0
+    revert = (smooth < float(levels)) & changed_px
+    if mask is not None:
+        revert &= np.asarray(mask) > 0
+    n_revert = int(np.count_nonzero(revert))
+    out = b if in_place or not n_revert else np.array(b)
+    if n_revert:
+        out = cv2.copyTo(a, revert.view(np.uint8), out)
+    return out, n_revert, int(np.count_nonzero(changed_px))
 
 
 def preserve_background(before: Image.Image, after: Image.Image,
                         mask: np.ndarray) -> tuple[Image.Image, dict[str, Any]]:
     """``after`` composited over ``before`` through ``mask``: where mask = 0 the output is
     ``before`` exactly. Figures: how many pixels outside the mask the tool had changed."""
-    a, b = _u8(before), _u8(after)
-    m = np.asarray(mask, np.float32)
-    outside = m <= 0
-    leaked = outside & (np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > 0)
-    comp = a.astype(np.float32) * (1.0 - m[..., None]) + b.astype(np.float32) * m[..., None]
-    out = np.where(m[..., None] >= 1.0, b, np.clip(np.round(comp), 0, 255).astype(np.uint8))
-    out = np.where(outside[..., None], a, out)
-    return Image.fromarray(out), {"outside_changed_px_before": int(leaked.sum()),
+    out, leaked = _preserve(_u8(before), _u8(after), np.asarray(mask, np.float32))
+    return Image.fromarray(out), {"outside_changed_px_before": leaked,
                                   "outside_identical": True}
 
 
@@ -116,17 +155,10 @@ def threshold_change(before: Image.Image, after: Image.Image, *, sigma: float = 
     """Emu Edit's sequential edit thresholding: revert pixels whose low-passed change is
     below ``levels``. With ``mask`` only pixels inside it (> 0) are considered (outside
     is the preservation's job). Figures: the fraction reverted."""
-    a, b = _u8(before), _u8(after)
-    diff = np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=2)
-    smooth = cv2.GaussianBlur(diff, (0, 0), sigmaX=float(sigma)) if sigma > 0 else diff
-    revert = (smooth < float(levels)) & (diff > 0)
-    if mask is not None:
-        revert &= np.asarray(mask) > 0
-    out = np.where(revert[..., None], a, b)
-    changed = int((diff > 0).sum())
-    return Image.fromarray(out), {"reverted_px": int(revert.sum()),
+    out, n_revert, changed = _threshold(_u8(before), _u8(after), sigma, levels, mask)
+    return Image.fromarray(out), {"reverted_px": n_revert,
                                   "reverted_fraction_of_changed":
-                                      round(int(revert.sum()) / max(1, changed), 5)}
+                                      round(n_revert / max(1, changed), 5)}
 
 
 def finalize_local_edit(before: Image.Image, after: Image.Image, mask: np.ndarray | None,
@@ -136,7 +168,7 @@ def finalize_local_edit(before: Image.Image, after: Image.Image, mask: np.ndarra
 
     Deterministic (pure numpy/OpenCV on the pixels), so replay reproduces it. Returns
     ``after`` unchanged (and ``{"applied": False}``) when there is no usable mask or the
-    size changed."""
+    size changed. Works on uint8 views of the mask's box (no PIL crops or copies)."""
     cfg = config or FinalizeConfig()
     if mask is None or before.size != after.size or \
             np.asarray(mask).shape != (after.height, after.width):
@@ -151,19 +183,23 @@ def finalize_local_edit(before: Image.Image, after: Image.Image, mask: np.ndarra
     pad = int(np.ceil(3 * cfg.threshold_sigma)) + 1
     W, H = after.size
     x0, y0, x1, y1 = max(0, bb[0] - pad), max(0, bb[1] - pad), min(W, bb[2] + pad), min(H, bb[3] + pad)
-    b_crop = before.crop((x0, y0, x1, y1))
-    out_c = after.crop((x0, y0, x1, y1))
-    mc = m[y0:y1, x0:x1]
+    a_full, b_full = _u8(before), _u8(after)
+    a_c = np.ascontiguousarray(a_full[y0:y1, x0:x1])
+    out_c = np.ascontiguousarray(b_full[y0:y1, x0:x1])
+    mc = np.ascontiguousarray(m[y0:y1, x0:x1])
     if cfg.preserve_background:
-        out_c, f = preserve_background(b_crop, out_c, mc)
-        figures.update(f)
+        out_c, leaked = _preserve(a_c, out_c, mc)
+        figures.update({"outside_changed_px_before": leaked, "outside_identical": True})
     if cfg.threshold_enabled:
-        out_c, f = threshold_change(b_crop, out_c, sigma=cfg.threshold_sigma,
-                                    levels=cfg.threshold_levels, mask=mc)
-        figures.update(f)
-    base = before if cfg.preserve_background else after
-    out = np.array(base.convert("RGB"), np.uint8)
-    out[y0:y1, x0:x1] = np.asarray(out_c.convert("RGB"), np.uint8)
+        out_c, n_revert, changed = _threshold(a_c, out_c, cfg.threshold_sigma,
+                                              cfg.threshold_levels, mc,
+                                              in_place=cfg.preserve_background)
+        figures.update({"reverted_px": n_revert,
+                        "reverted_fraction_of_changed": round(n_revert / max(1, changed), 5)})
+    if (x0, y0, x1, y1) == (0, 0, W, H):  # the box is the image (a whole-image mask)
+        return Image.fromarray(out_c), figures
+    out = np.array(a_full if cfg.preserve_background else b_full)
+    out[y0:y1, x0:x1] = out_c
     return Image.fromarray(out), figures
 
 
