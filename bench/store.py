@@ -1,6 +1,7 @@
 """Benchmark of the session store on a large session.
 
     .venv/bin/python bench/store.py [--versions 10000] [--ops 200] [--home DIR]
+    .venv/bin/python bench/store.py --photo [--repeat 3]     # 12 MP commit/load, before vs after
 
 Setup (not timed): a session of ``--versions`` versions (tiny 16x16 images, each
 different so every blob differs) is built through the public
@@ -17,12 +18,26 @@ Timed, each over ``--ops`` operations, all through the public API:
 * ``commit``   -- ``Store.commit`` with a pre-encoded ``EncodedBlob``
   (``encode_image`` runs before the clock starts), so the time is the store's
   own work: blob write (temp file, fsync, rename, dir fsync), the
-  ``BEGIN IMMEDIATE`` transaction with its WAL fsync. PNG encoding is reported
+  ``BEGIN IMMEDIATE`` transaction with its WAL fsync. Blob encoding is reported
   separately as ``encode (info)``.
 * ``head``, ``get_version (prefix)`` -- for information.
 
 Prints a table and writes ``bench/results/store.json``. Exits 0 even when a
 target is missed, but prints FAIL for that row.
+
+``--photo``: the cost of one version of a 12 MP photo (4000x3000: the skimage astronaut
+from shared/benchmarks upscaled, or a synthetic one if absent, and the same plus noise of
+sigma 6), median of ``--repeat`` runs, through the public API:
+
+* ``commit before`` -- the old blob: PNG at zlib 6 keyed by the sha256 of its bytes (the
+  encoder is kept here), then ``Store.commit`` of that ``EncodedBlob``;
+* ``commit after`` -- ``Store.commit(image=PIL image)``: pixel key + updelta-zstd + write;
+* ``load before/after`` -- ``Store.load_image`` of each (decode + check against the key);
+* ``open JPEG root`` -- ``create_session(image, original=<JPEG bytes>)`` (kept as is after a
+  decoding check) vs ``create_session(image)`` (encoded).
+
+Every commit includes the blob's fsync and the transaction's: durable when it returns.
+Writes ``bench/results/store_photo.json``.
 """
 
 from __future__ import annotations
@@ -43,7 +58,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from imagent.sessions import Store, encode_image
+from imagent.sessions import EncodedBlob, Store, encode_image
+from imagent.sessions import bundle as _bundle
 
 TARGETS_MS = {"undo": 5.0, "redo": 5.0, "checkout": 5.0, "commit": 20.0}
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
@@ -78,7 +94,7 @@ def build_bundle(path: Path, n: int) -> None:
             "timings": {}, "created_at": "2025-01-01T00:00:00.000000Z", "kind": "open" if i == 0 else "edit",
             "branched": False,
         })
-    manifest = {"format": "imagent.bundle", "format_version": 1,
+    manifest = {"format": _bundle.FORMAT, "format_version": _bundle.FORMAT_VERSION,
                 "session": {"id": uuid.uuid4().hex, "name": "bench", "head_id": ids[-1], "root_id": ids[0],
                             "created_at": "2025-01-01T00:00:00.000000Z",
                             "updated_at": "2025-01-01T00:00:00.000000Z", "source": "bench.png"},
@@ -104,13 +120,122 @@ def summary(samples: list[float]) -> dict:
             "max_ms": round(s[-1], 4), "n": len(s)}
 
 
+PHOTO = Path(__file__).resolve().parents[1] / "shared" / "benchmarks" / "images" / "skimage_astronaut.png"
+PHOTO_RESULTS = RESULTS.parent / "store_photo.json"
+
+
+def legacy_png_blob(image: Image.Image) -> EncodedBlob:
+    """The blob as the store wrote it before pixel keys: PNG, zlib 6, keyed by its bytes."""
+    import hashlib
+    import io
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", image.size, image.tobytes()).save(buf, format="PNG", compress_level=6,
+                                                             optimize=False)
+    data = buf.getvalue()
+    return EncodedBlob(data, hashlib.sha256(data).hexdigest(), "image", image.width, image.height)
+
+
+def photo_images() -> dict[str, Image.Image]:
+    import numpy as np
+
+    for base in (PHOTO, Path("/work/shared/benchmarks/images/skimage_astronaut.png")):
+        if base.is_file():
+            src = Image.open(base).convert("RGB")
+            break
+    else:  # a smooth synthetic stand-in
+        y, x = np.mgrid[0:512, 0:512].astype(np.float32)
+        src = Image.fromarray(np.stack([x / 2, y / 2, 128 + 100 * np.sin(x / 40) * np.cos(y / 30)], -1)
+                              .astype(np.uint8), "RGB")
+    smooth = src.resize((4000, 3000), Image.BICUBIC)
+    rng = np.random.default_rng(0)
+    a = np.asarray(smooth).astype(np.int16) + np.rint(rng.normal(0, 6, (3000, 4000, 3))).astype(np.int16)
+    return {"smooth": smooth, "noisy": Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")}
+
+
+def photo_main(repeat: int, out: Path) -> int:
+    import io
+
+    def med(xs: list[float]) -> float:
+        return round(statistics.median(xs), 3)
+
+    tmp = Path(tempfile.mkdtemp(prefix="imagent-bench-photo-"))
+    results: dict[str, dict] = {}
+    try:
+        for name, img in photo_images().items():
+            row: dict[str, list[float]] = {k: [] for k in (
+                "commit_before_s", "commit_after_s", "load_before_s", "load_after_s",
+                "open_jpeg_original_s", "open_encoded_s")}
+            sizes: dict[str, int] = {}
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=92)
+            jpeg = buf.getvalue()
+            jimg = Image.open(io.BytesIO(jpeg)).convert("RGB")
+            for r in range(repeat):
+                with Store(tmp / f"{name}-{r}") as s:
+                    sess = s.create_session(Image.new("RGB", (8, 8)), name="p")
+                    root = s.head(sess)
+                    t = time.perf_counter()
+                    old = s.commit(sess, parent=root.id, image=legacy_png_blob(img), request="before")
+                    row["commit_before_s"].append(time.perf_counter() - t)
+                    # a different image for "after" (one pixel changed) so nothing is deduplicated
+                    img2 = img.copy()
+                    img2.putpixel((0, 0), (r, 1, 2))
+                    t = time.perf_counter()
+                    new = s.commit(sess, parent=old.id, image=img2, request="after")
+                    row["commit_after_s"].append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    s.load_image(old)
+                    row["load_before_s"].append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    s.load_image(new)
+                    row["load_after_s"].append(time.perf_counter() - t)
+                    sizes = {"before_bytes": s.blobs.path_for(old.image_hash).stat().st_size,
+                             "after_bytes": s.blobs.path_for(new.image_hash).stat().st_size}
+                    t = time.perf_counter()
+                    j = s.create_session(jimg, name="j", original=jpeg)
+                    row["open_jpeg_original_s"].append(time.perf_counter() - t)
+                    jimg2 = jimg.copy()  # one pixel changed: same pixels would reuse the JPEG blob
+                    jimg2.putpixel((0, 0), (r, 7, 7))
+                    t = time.perf_counter()
+                    s.create_session(jimg2, name="e")
+                    row["open_encoded_s"].append(time.perf_counter() - t)
+                    sizes["jpeg_root_bytes"] = s.blobs.path_for(s.head(j).image_hash).stat().st_size
+                    sizes["encoded_root_bytes"] = s.blobs.path_for(s.head("e").image_hash).stat().st_size
+                shutil.rmtree(tmp / f"{name}-{r}", ignore_errors=True)
+            results[name] = {**{k: med(v) for k, v in row.items()}, **sizes}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\n12 MP (4000x3000), median of {repeat}; seconds, durable on return")
+    print(f"{'image':<8}{'commit before':>14}{'after':>8}{'load before':>13}{'after':>8}"
+          f"{'open JPEG kept':>16}{'encoded':>9}   blob MB before/after, JPEG root/encoded")
+    for name, r in results.items():
+        print(f"{name:<8}{r['commit_before_s']:>14.2f}{r['commit_after_s']:>8.2f}{r['load_before_s']:>13.2f}"
+              f"{r['load_after_s']:>8.2f}{r['open_jpeg_original_s']:>16.2f}{r['open_encoded_s']:>9.2f}   "
+              f"{r['before_bytes'] / 1e6:.1f}/{r['after_bytes'] / 1e6:.1f}, "
+              f"{r['jpeg_root_bytes'] / 1e6:.1f}/{r['encoded_root_bytes'] / 1e6:.1f}")
+    doc = {"benchmark": "sessions.store photo", "size": [4000, 3000], "repeat": repeat, "rows": results,
+           "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
+                       "cpus": os.cpu_count()},
+           "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--versions", type=int, default=10_000)
     ap.add_argument("--ops", type=int, default=200)
     ap.add_argument("--home", help="store folder to use (default: a temp folder, removed afterwards)")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=None, help=f"results file (default {RESULTS}, or {PHOTO_RESULTS} with --photo)")
+    ap.add_argument("--photo", action="store_true", help="measure 12 MP commits and loads, before vs after")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure with --photo")
     args = ap.parse_args(argv)
+    if args.photo:
+        return photo_main(max(1, args.repeat), Path(args.out or PHOTO_RESULTS))
+    args.out = args.out or str(RESULTS)
     n, ops = max(args.versions, 2), args.ops
     tmp = Path(tempfile.mkdtemp(prefix="imagent-bench-"))
     home = Path(args.home) if args.home else tmp / "home"
@@ -154,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         rows["head (info)"] = summary(timed(lambda i: store.head(sess), ops))
         rows["get_version prefix (info)"] = summary(timed(
             lambda i: store.get_version(sess, all_ids[picks[i]][:8]), ops))
-        rows["encode 16x16 PNG (info)"] = {"median_ms": round(encode_ms, 4), "p90_ms": None, "max_ms": None,
+        rows["encode 16x16 (info)"] = {"median_ms": round(encode_ms, 4), "p90_ms": None, "max_ms": None,
                                            "n": ops}
         problems = store.verify() if n <= 20_000 else []
         store.close()

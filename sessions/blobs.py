@@ -73,6 +73,7 @@ import json
 import os
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ ORIGINAL_FORMATS = frozenset({"JPEG", "WEBP"})  # originals kept as is (module d
 PORTABLE_CODECS = frozenset({CODEC, "png", "legacy-png"})  # decode to the same pixels everywhere
 _CHANNELS = {"RGB": 3, "L": 1}
 _MAX_HEADER = 4096
+_THREAD_HASH_BYTES = 1 << 20
 _MAX_PIXELS = 1 << 31
 _DAMAGED_HINT = ("Run `imagent verify` to list affected versions; "
                  "restore the store from a bundle or backup.")
@@ -167,13 +169,21 @@ def blob_header(data: bytes) -> dict[str, Any]:
 def _encode_raw(raw: bytes, mode: str, width: int, height: int, kind: str) -> EncodedBlob:
     import zstandard
 
+    keys: list[str] = []
+    hasher = None
+    if len(raw) >= _THREAD_HASH_BYTES:  # sha256 and zstd both release the GIL: hash meanwhile
+        hasher = threading.Thread(target=lambda: keys.append(pixel_key(mode, width, height, raw)))
+        hasher.start()
     rows = np.frombuffer(raw, np.uint8).reshape(height, width * _CHANNELS[mode])
     up = rows.copy()
     np.subtract(rows[1:], rows[:-1], out=up[1:])  # PNG "Up" filter, wraps mod 256
     payload = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True,
                                        write_content_size=True).compress(up.data)
-    return EncodedBlob(_wrap(CODEC, mode, width, height, payload), pixel_key(mode, width, height, raw),
-                       kind, width, height)
+    if hasher is None:
+        keys.append(pixel_key(mode, width, height, raw))
+    else:
+        hasher.join()
+    return EncodedBlob(_wrap(CODEC, mode, width, height, payload), keys[0], kind, width, height)
 
 
 def encode_image(image: Image.Image) -> EncodedBlob:
@@ -253,9 +263,10 @@ def encode_original(image: Image.Image, original: bytes | str | os.PathLike, *,
         return None
     if got.size != rgb.size:
         return None
-    key = pixel_key("RGB", rgb.width, rgb.height, rgb.tobytes())
-    if pixel_key("RGB", got.width, got.height, got.tobytes()) != key:
+    raw = rgb.tobytes()
+    if got.tobytes() != raw:  # the check: the file decodes to exactly these pixels
         return None
+    key = pixel_key("RGB", rgb.width, rgb.height, raw)
     return EncodedBlob(_wrap(codec, "RGB", rgb.width, rgb.height, data), key, "image", rgb.width, rgb.height)
 
 
@@ -279,7 +290,8 @@ def _decode_file(data: bytes, fmt: str) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def _decode_updelta(payload: memoryview, mode: str, width: int, height: int) -> Image.Image:
+def _decode_updelta(payload: memoryview, mode: str, width: int, height: int) -> tuple[Image.Image, np.ndarray]:
+    """The image and its raw pixel rows (hashing these skips an ``Image.tobytes`` copy)."""
     import zstandard
 
     row = width * _CHANNELS[mode]
@@ -290,7 +302,7 @@ def _decode_updelta(payload: memoryview, mode: str, width: int, height: int) -> 
     rows = np.frombuffer(raw, np.uint8).reshape(height, row).copy()
     for i in range(1, height):  # undo the Up filter: a running sum down the rows
         np.add(rows[i], rows[i - 1], out=rows[i])
-    return Image.frombytes(mode, (width, height), rows.data)
+    return Image.frombytes(mode, (width, height), rows.data), rows
 
 
 def decode_blob(data: bytes, *, key: str | None = None, what: str) -> Image.Image:
@@ -317,9 +329,10 @@ def decode_blob(data: bytes, *, key: str | None = None, what: str) -> Image.Imag
         return img
     mode, w, h = head["mode"], head["width"], head["height"]
     payload = memoryview(data)[head["offset"]:]
+    raw = None
     try:
         if codec == CODEC:
-            img = _decode_updelta(payload, mode, w, h)
+            img, raw = _decode_updelta(payload, mode, w, h)
         else:
             img = _decode_file(bytes(payload), FILE_CODECS[codec])
             if mode == "L":
@@ -330,7 +343,7 @@ def decode_blob(data: bytes, *, key: str | None = None, what: str) -> Image.Imag
     if img.size != (w, h) or img.mode != mode:
         raise StoreCorruptError(f"Stored {what} is damaged: it decodes to {img.mode} {img.width}x{img.height}, "
                                 f"its header says {mode} {w}x{h}.", hint=_DAMAGED_HINT)
-    if key is not None and pixel_key(mode, w, h, img.tobytes()) != key:
+    if key is not None and pixel_key(mode, w, h, img.tobytes() if raw is None else raw.data) != key:
         extra = ("" if codec in PORTABLE_CODECS else
                  f" (a {codec.upper()} original: this machine's decoder may differ from the one that stored it)")
         raise StoreCorruptError(f"Stored {what} is damaged: its pixels do not match its hash{extra}.",
