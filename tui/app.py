@@ -42,6 +42,9 @@ keys: ctrl+z undo · ctrl+y redo · ctrl+b before/after · ctrl+t mask overlay �
 history: pick a version in the tree (arrows + enter, or click) to check it out."""
 
 
+MOVE_BAR_AFTER_S = 0.4  # undo/redo/checkout show the busy bar only when they take longer
+
+
 class Refreshed(Message):
     def __init__(self, snapshot: Snapshot, note: str = "", kind: str = "info") -> None:
         super().__init__()
@@ -93,6 +96,7 @@ class ChatApp(App):
         self.snapshot: Snapshot | None = None
         self.view = {"before": False, "mask": False}
         self.busy = ""  # what is running, "" when idle
+        self._busy_job = 0  # counts jobs started: a late busy bar belongs to one of them
         self.selection: Any = None  # Assistant.selection as last read: what the next request points at
         self.candidates: tuple[tuple[int, tuple[int, int, int, int]], ...] = ()  # numbered boxes of a question
         self.show_timings = show_timings
@@ -170,13 +174,26 @@ class ChatApp(App):
         except Exception as exc:  # noqa: BLE001
             self.post_message(Failed(_as_error(exc), "selecting" if kwargs is not None else "clearing the selection"))
 
-    def _start(self, label: str) -> bool:
+    def _start(self, label: str, *, bar_after: float = 0.0) -> bool:
+        """Mark the app busy with ``label``. ``bar_after``: show the busy bar only when the job
+        still runs after that many seconds (a quick move — undo, redo, checkout — then repaints
+        without the layout changing twice under the image); the status bar says it at once."""
         if self.busy:
             self.notify(f"busy with {self.busy} — wait, or press escape to cancel it", severity="warning")
             return False
         self.busy = label
-        self._show_busy(label)
+        self._busy_job += 1
+        if bar_after > 0:
+            job = self._busy_job
+            self.query_one(StatusBar).show(self.snapshot, busy=label)
+            self.set_timer(bar_after, lambda: self._late_bar(job))
+        else:
+            self._show_busy(label)
         return True
+
+    def _late_bar(self, job: int) -> None:
+        if self.busy and job == self._busy_job:
+            self._show_busy(self.busy)
 
     def _idle(self) -> None:
         self.busy = ""
@@ -434,7 +451,7 @@ class ChatApp(App):
                 v = a.checkout(ref)
             return f"{kind} → version {v.seq}: {v.request}"
 
-        if self._start(f"{kind}…"):
+        if self._start(f"{kind}…", bar_after=MOVE_BAR_AFTER_S):
             self._move(kind, action)
 
     def _export(self, target: str) -> None:

@@ -14,13 +14,16 @@ to pixels of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from imagent.sessions.previews import PREVIEW_SIDE, mask_preview, preview
+from imagent.sessions import previews
+from imagent.sessions.previews import mask_preview, preview
 
+PREVIEW_SIDE = previews.PREVIEW_SIDE  # the longer side of the images on screen (read at each snapshot)
 OVERLAY_RGB = (255, 40, 90)
 OVERLAY_ALPHA = 0.45
 
@@ -45,7 +48,7 @@ class Snapshot:
     rows: tuple[TreeRow, ...]
     image: Image.Image  # the head's image, as a preview (at most PREVIEW_SIDE on a side)
     before: Image.Image | None  # the parent's image (a preview); None at the root
-    overlay: Image.Image | None  # ``image`` with its edit mask tinted; None when no mask
+    mask: np.ndarray | None  # the head's edit mask at ``image``'s size (float32 in [0, 1]); None when none
     planner: str
     profile: str
     backend: str
@@ -55,7 +58,13 @@ class Snapshot:
 
     @property
     def has_mask(self) -> bool:
-        return self.overlay is not None
+        return self.mask is not None and self.mask.shape == (self.image.height, self.image.width)
+
+    @cached_property
+    def overlay(self) -> Image.Image | None:
+        """``image`` with its edit mask tinted, None without a mask: made when first shown (in
+        the UI thread, at the preview's size), not for every snapshot."""
+        return overlay_mask(self.image, self.mask)
 
 
 def tree_rows(versions: list, head_id: str) -> list[TreeRow]:
@@ -102,11 +111,13 @@ def overlay_mask(image: Image.Image, mask: np.ndarray | None) -> Image.Image | N
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
-def take_snapshot(assistant, *, max_side: int = PREVIEW_SIDE) -> Snapshot:
+def take_snapshot(assistant, *, max_side: int | None = None) -> Snapshot:
     """Read everything the screen shows from the assistant (call from a worker thread).
 
     Images come from the preview cache: no full-resolution decode once a version's preview
-    exists (the first snapshot of a new version makes it)."""
+    exists (the first snapshot of a new version makes it). ``max_side``: the previews' longer
+    side (default ``PREVIEW_SIDE``)."""
+    max_side = int(max_side or PREVIEW_SIDE)
     head = assistant.head
     versions = assistant.history
     store = assistant.store
@@ -115,12 +126,12 @@ def take_snapshot(assistant, *, max_side: int = PREVIEW_SIDE) -> Snapshot:
     if head.parent_id is not None:
         parent = next((v for v in versions if v.id == head.parent_id), None) or assistant.version(head.parent_id)
     before = None if parent is None else preview(store, parent, max_side)
-    overlay = overlay_mask(image, mask_preview(store, head, max_side))
+    mask = mask_preview(store, head, max_side)
     info = assistant.describe()
     return Snapshot(session_name=assistant.session.name, session_id=assistant.session.id,
                     head_id=head.id, head_seq=head.seq, head_request=head.request or "",
                     size=(head.width, head.height), versions=len(versions),
-                    rows=tuple(tree_rows(versions, head.id)), image=image, before=before, overlay=overlay,
+                    rows=tuple(tree_rows(versions, head.id)), image=image, before=before, mask=mask,
                     planner=info["planner"], profile=info["profile"], backend=info["backend"], info=info,
                     selection=getattr(assistant, "selection", None),
                     before_size=None if parent is None else (parent.width, parent.height))

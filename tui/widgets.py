@@ -8,7 +8,9 @@ import sys
 from dataclasses import replace
 from typing import Iterable
 
+import numpy as np
 from PIL import Image
+from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -37,6 +39,7 @@ class HalfBlockImage(Widget):
     """
 
     DEFAULT_CSS = "HalfBlockImage { width: 1fr; height: 1fr; }"
+    KEEP_BUILDS = 4
     ALLOW_SELECT = False  # a drag on the image draws a box (ImagePane), not a text selection
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -45,6 +48,7 @@ class HalfBlockImage(Widget):
         self._full_size: tuple[int, int] | None = None
         self._strips: list[Strip] = []
         self._key: tuple | None = None
+        self._built: list[tuple[tuple, Image.Image | None, list[Strip]]] = []
 
     @property
     def image(self) -> Image.Image | None:
@@ -73,26 +77,36 @@ class HalfBlockImage(Widget):
         if key == self._key:
             return
         self._key = key
-        self._strips = []
+        # A repaint often comes back to a size or an image of a moment ago (a bar shown and
+        # hidden, undo then redo): the last few builds are kept, with their images (so an id
+        # is never reused while its key is here).
+        for i, (k, image, strips) in enumerate(self._built):
+            if k == key and image is self._image:
+                self._strips = strips
+                self._built.insert(0, self._built.pop(i))
+                return
+        self._strips = self._make_strips(width, height)
+        self._built.insert(0, (key, self._image, self._strips))
+        del self._built[self.KEEP_BUILDS:]
+
+    def _make_strips(self, width: int, height: int) -> list[Strip]:
         f = fit(self.full_size, (width, height)) if self._image is not None else None
         if f is None:
-            return
+            return []
         cw, ph = f.cols, f.px_h
-        small = self._image.convert("RGB").resize((cw, ph), Image.Resampling.BOX)
-        px = small.load()
+        image = self._image if self._image.mode == "RGB" else self._image.convert("RGB")
+        small = np.asarray(image.resize((cw, ph), Image.Resampling.BOX))
         left = " " * f.left
         blank = Strip([Segment(" " * width)], width)
-        self._strips = [blank] * f.top
-        for r in range(f.rows):
-            segs = [Segment(left)] if left else []
-            for x in range(cw):
-                t, b = px[x, 2 * r], px[x, 2 * r + 1]
-                segs.append(Segment("▀", Style(color=f"rgb({t[0]},{t[1]},{t[2]})",
-                                               bgcolor=f"rgb({b[0]},{b[1]},{b[2]})")))
-            right = width - len(left) - cw
-            if right > 0:
-                segs.append(Segment(" " * right))
-            self._strips.append(Strip(segs, width))
+        strips = [blank] * f.top
+        right = width - len(left) - cw
+        tail = [Segment(" " * right)] if right > 0 else []
+        head = [Segment(left)] if left else []
+        rgb, style = RichColor.from_rgb, Style.from_color
+        for top, bottom in zip(small[0::2].tolist(), small[1::2].tolist(), strict=True):
+            segs = [Segment("▀", style(rgb(*t), rgb(*b))) for t, b in zip(top, bottom, strict=True)]
+            strips.append(Strip(head + segs + tail, width))
+        return strips
 
     def render_line(self, y: int) -> Strip:
         self._build(self.size.width, self.size.height)
