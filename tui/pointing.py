@@ -15,6 +15,7 @@ blank rows. Display column ``k`` shows image columns ``[k·iw/cols, (k+1)·iw/co
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -235,14 +236,15 @@ def _tag(draw: ImageDraw.ImageDraw, g: _Grid, at: tuple[int, int], text: str, rg
                     draw.rectangle(g.rect(k, r, k + unit, r + unit), fill=(0, 0, 0))
 
 
-_scaled_mask: list = []  # [(mask, size, scaled)]: the last selection mask scaled to a preview
+_scaled_mask: list = []  # [(weakref to a mask, (size, pixels), scaled)]: the last one scaled
 
 
 def _mask_at(mask: Any, size: tuple[int, int], pixels: tuple[int, int]) -> np.ndarray | None:
     """A selection mask of the full-resolution image (``size``) at the drawn image's size
-    (``pixels``), float32 in [0, 1]; None for a mask of another size. The last one is kept:
-    a repaint with the same selection does not scale it again."""
-    if _scaled_mask and _scaled_mask[0][0] is mask and _scaled_mask[0][1] == (size, pixels):
+    (``pixels``), float32 in [0, 1]; None for a mask of another size. The last one is kept
+    (weakly: a cleared selection's mask is not held): a repaint with the same selection does
+    not scale it again."""
+    if _scaled_mask and _scaled_mask[0][0]() is mask and _scaled_mask[0][1] == (size, pixels):
         return _scaled_mask[0][2]
     m = np.asarray(mask)
     if m.shape != (size[1], size[0]):
@@ -252,7 +254,10 @@ def _mask_at(mask: Any, size: tuple[int, int], pixels: tuple[int, int]) -> np.nd
     else:
         m8 = Image.fromarray(np.clip(m.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
         out = np.asarray(m8.resize(pixels, Image.Resampling.BOX), dtype=np.float32) / np.float32(255.0)
-    _scaled_mask[:] = [(mask, (size, pixels), out)]
+    try:
+        _scaled_mask[:] = [(weakref.ref(mask), (size, pixels), out)]
+    except TypeError:  # no weak reference to this kind of mask: not kept
+        _scaled_mask[:] = []
     return out
 
 

@@ -156,7 +156,11 @@ class ImagePane(Widget):
     half-block renderer draws by; a graphics renderer gets the image letterboxed into the
     same rectangle. Marks (the selection, numbered candidates) are drawn on a copy of the
     image before it goes to the renderer; ``shown`` stays the plain image, ``displayed`` is
-    what the renderer got."""
+    what the renderer got.
+
+    ``shown`` is usually a preview (``sessions/previews.py``) of a larger image whose size is
+    ``shown_size``: the fit, the cells ↔ pixels mapping and the marks' coordinates all use
+    ``shown_size``, so a click gives a full-resolution pixel whatever the preview's size."""
 
     ALLOW_SELECT = False  # a drag here draws a box, not a text selection
     DEFAULT_CSS = """

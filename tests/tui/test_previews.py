@@ -168,3 +168,57 @@ async def test_selection_marks_are_drawn_on_the_preview_at_full_resolution_place
         assert pane.displayed.size == (64, 48)
         ys, xs = np.nonzero((shown == SELECTION_RGB).all(-1))
         assert len(xs) and xs.min() >= 100 * 64 // 160 - 2 and ys.min() >= 60 * 48 // 120 - 2
+
+
+async def test_graphics_renderer_gets_the_preview_in_the_full_size_fits_cells(photo):
+    from textual.widget import Widget
+
+    from imagent import Assistant
+    from imagent.tui.app import ChatApp
+
+    class FakeGraphics(Widget):
+        image = None
+
+    app = ChatApp(Assistant.open(photo, session="gfx"), graphics_cls=FakeGraphics, show_timings=False,
+                  ready_file="")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        calls: list[dict] = []
+        app.select_region = lambda **kw: calls.append(kw)
+        lay = Layout(app, (160, 120))
+        canvas = app.query_one("#image-view", FakeGraphics).image
+        preview = app.snapshot.image
+        assert preview.size == (64, 48)
+        # the canvas is at the preview's pixels per cell; the preview sits in the full-size fit's cells
+        assert canvas.width / lay.width == pytest.approx(64 / lay.cols, rel=0.05)
+        assert canvas.height / lay.height == pytest.approx(2 * 48 / lay.px_h, rel=0.05)
+        x0 = round(lay.left * 64 / lay.cols)
+        y0 = round(lay.top * 2 * 48 / lay.px_h)
+        assert np.array_equal(np.asarray(canvas)[y0:y0 + 48, x0:x0 + 64], np.asarray(preview))
+        cell = lay.cell(120, 90)
+        await pilot.click("#image-view", offset=cell)
+        await pilot.pause()
+        assert calls == [{"point": lay.point(cell)}]
+
+
+def test_draw_marks_on_a_preview_takes_full_resolution_marks():
+    from PIL import Image
+
+    from imagent.tui.pointing import SELECTION_RGB, draw_marks
+
+    preview = Image.new("RGB", (64, 48), (0, 0, 0))
+    mask = np.zeros((120, 160), np.float32)
+    mask[60:120, 80:160] = 1.0  # the lower-right quarter, in full-resolution pixels
+
+    class Sel:
+        box = point = None
+
+    sel = Sel()
+    sel.mask = mask
+    out = np.asarray(draw_marks(preview, (64, 48), selection=sel, size=(160, 120)), dtype=np.int16)
+    tinted = out.sum(-1) > 0
+    assert tinted[24:, 32:].all() and not tinted[:24].any() and not tinted[:, :32].any()
+    sel.mask, sel.box = None, (80, 60, 160, 120)
+    out = np.asarray(draw_marks(preview, (64, 48), selection=sel, size=(160, 120)), dtype=np.int16)
+    ys, xs = np.nonzero((out == SELECTION_RGB).all(-1))
+    assert xs.min() == 31 and ys.min() == 23  # the frame just outside the box's preview cells
