@@ -24,7 +24,9 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 
 ITERATIONS = int(os.environ.get("IMAGENT_CRASH_ITERATIONS", "200"))
 
-# The writer: signals readiness, then opens the store and commits in a loop until killed.
+# The writer: opens the store, signals readiness, then commits in a loop until killed (the
+# store is open before "ready", so the kill delay measures time spent committing, however
+# slowly a loaded machine starts Python).
 # Mostly commits (image + alpha blob), sometimes undo, sometimes a new session. PIL only,
 # no numpy, so it starts fast.
 WRITER = textwrap.dedent("""
@@ -34,8 +36,8 @@ WRITER = textwrap.dedent("""
 
     home, seed = sys.argv[1], int(sys.argv[2])
     rng = random.Random(seed)
-    print("ready", flush=True)
     store = Store(home)
+    print("ready", flush=True)
     i = 0
     while True:
         i += 1
