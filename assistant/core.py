@@ -186,10 +186,14 @@ class Assistant:
         store = Store(settings.home_path)
         try:
             if loaded is not None:
-                # original: a JPEG/WebP root keeps the file's bytes when they decode to these pixels
+                # original: the root keeps the file's bytes as is when they decode to these
+                # pixels -- on the loader's word (exact_decode: PNG/JPEG/WebP, no second
+                # decode), else a JPEG/WebP checked by decoding it
+                exact = loaded.exact_decode and loaded.file_bytes is not None
                 sess = store.create_session(loaded.image, name=session, alpha=loaded.alpha,
                                             source=str(Path(source).resolve()), seed=settings.seed,
-                                            original=loaded.path)
+                                            original=loaded.file_bytes if exact else loaded.path,
+                                            original_exact=exact)
             elif session is not None:
                 sess = store.get_session(session)
             else:

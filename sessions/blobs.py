@@ -18,10 +18,14 @@ Stored bytes
 * ``updelta-zstd`` (everything the store encodes itself): the raw pixel rows, each row
   replaced by its byte-wise difference from the row above (PNG's "Up" filter, mod 256),
   compressed with zstd level 1 (frame with content size and checksum).
-* ``jpeg`` / ``webp`` (a session's root only): the user's original file, byte for byte,
-  kept because it decodes (Pillow, then ``convert("RGB")``, no EXIF transpose) to exactly
-  the loaded pixels -- checked by decoding when the session is created
-  (``encode_original``). ``png`` is decodable too but not kept by default (see below).
+* ``png`` / ``jpeg`` / ``webp`` (a session's root only): the user's original file, byte
+  for byte, kept because it decodes (no EXIF transpose) to exactly the loaded pixels.
+  Either the loader vouches for it (``LoadedImage.exact_decode``: those very bytes were
+  decoded to the image with nothing done after -- 8-bit RGB, no transparency, no EXIF
+  rotation; ``encode_exact_original``, no second decode, PNG included), or, for a
+  JPEG/WebP the loader did not vouch for, the store decodes it with Pillow and compares
+  (``encode_original``). Reading such a blob decodes a PNG/JPEG as the loader's fast path
+  does (OpenCV) and, if that does not match the key, with Pillow; the key is checked.
 
 *Legacy blobs* (stores and bundles written before this format) are plain PNG files whose
 key is the sha256 of their bytes. They are read as before (byte hash checked, PNG
@@ -51,10 +55,16 @@ filter is as fast but 1.4-2.8x bigger. The filter's inverse is a running sum ove
 
 Originals: decoding a 12 MP JPEG to check it takes ~0.1-0.15 s (less than encoding it)
 and the JPEG is 5-20x smaller than any lossless encoding, so a JPEG root is kept as is;
-WebP likewise for size (0.5-2.8 MB vs 7-23 MB). A PNG original is re-encoded: checking
-it by decoding (0.55-0.75 s) costs more than encoding it (~0.25 s) and the sizes are the
-same. ``ORIGINAL_FORMATS`` holds that policy. A JPEG/WebP root's pixels depend on the
-decoder build, so bundles carry such blobs transcoded to ``updelta-zstd`` (same key).
+WebP likewise for size (0.5-2.8 MB vs 7-23 MB). A PNG original is kept only on the
+loader's word (``EXACT_ORIGINAL_FORMATS``): checking it by decoding (0.55-0.75 s) costs
+more than encoding it (~0.25 s), so without that word it is re-encoded
+(``ORIGINAL_FORMATS``). Kept, it saves the encode at open (12 MP rocket PNG:
+``Assistant.open`` 0.62 -> 0.36 s) but is as big as the user's file (17.0 MB there vs
+13.4 MB updelta-zstd) and the root decodes slower (0.27 vs 0.18 s). Alpha: an image with
+an alpha plane never keeps its file (its RGB is a conversion of the file's RGBA and the
+alpha would be stored twice). A JPEG/WebP root's pixels depend on the decoder build, so
+bundles carry such blobs transcoded to ``updelta-zstd`` (same key); PNG is lossless and
+travels as is.
 
 Writes are atomic and crash-safe (``imagent.fsio.atomic_write``): the bytes go to
 ``<shard>/.tmp-<pid>-<random>`` (same directory, so same filesystem), are fsynced, then
@@ -92,6 +102,8 @@ CODEC = "updelta-zstd"
 ZSTD_LEVEL = 1
 FILE_CODECS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}  # codec -> Pillow format
 ORIGINAL_FORMATS = frozenset({"JPEG", "WEBP"})  # originals kept as is (module docstring)
+EXACT_ORIGINAL_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})  # kept on the loader's word (encode_exact_original)
+_CV2_FORMATS = frozenset({"PNG", "JPEG"})  # decoded as the loader's fast path does, Pillow second
 PORTABLE_CODECS = frozenset({CODEC, "png", "legacy-png"})  # decode to the same pixels everywhere
 _CHANNELS = {"RGB": 3, "L": 1}
 _MAX_HEADER = 4096
@@ -270,6 +282,39 @@ def encode_original(image: Image.Image, original: bytes | str | os.PathLike, *,
     return EncodedBlob(_wrap(codec, "RGB", rgb.width, rgb.height, data), key, "image", rgb.width, rgb.height)
 
 
+def encode_exact_original(image: Image.Image, data: bytes, *,
+                          formats=EXACT_ORIGINAL_FORMATS) -> EncodedBlob | None:
+    """A blob holding the file bytes ``data`` as is, on the caller's word that they decode to ``image``.
+
+    For the loader's ``exact_decode`` (``LoadedImage.file_bytes`` are the bytes it decoded
+    to ``image``, nothing done to the pixels after): no second decode. Only the cheap
+    facts are checked -- ``image`` is RGB, the format (sniffed) is in ``formats`` and
+    the file's header (Pillow, no pixel decoding) says one frame of 8-bit RGB of
+    ``image``'s size, no transparency. The key is ``image``'s pixel digest as always.
+    Returns None when any of that does not hold; the caller then does what it did before.
+    """
+    if not isinstance(image, Image.Image) or image.mode != "RGB":
+        return None
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return None
+    data = bytes(data)
+    fmt = sniff_format(data)
+    if fmt not in formats:
+        return None
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as head:
+            if (head.size != image.size or head.mode != "RGB" or "transparency" in head.info
+                    or getattr(head, "n_frames", 1) != 1
+                    or (fmt == "PNG" and [t.args for t in head.tile] != ["RGB"])):
+                return None
+    except Exception:  # noqa: BLE001 - unreadable header: not kept
+        return None
+    codec = {v: k for k, v in FILE_CODECS.items()}[fmt]
+    key = pixel_key("RGB", image.width, image.height, image.tobytes())
+    return EncodedBlob(_wrap(codec, "RGB", image.width, image.height, data), key, "image",
+                       image.width, image.height)
+
+
 def portable_blob(data: bytes, key: str, *, what: str) -> bytes:
     """``data`` checked against ``key``; re-encoded unless its codec decodes the same everywhere.
 
@@ -288,6 +333,35 @@ def _decode_file(data: bytes, fmt: str) -> Image.Image:
     img = Image.open(io.BytesIO(data), formats=[fmt])
     img.load()
     return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _decode_file_cv2(data: bytes, width: int, height: int) -> np.ndarray | None:
+    """A PNG/JPEG decoded as ``tools.imageio``'s fast path does (OpenCV, RGB, no EXIF
+    rotation), or None when OpenCV cannot or gives another shape."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    if arr is None or arr.shape != (height, width, 3) or arr.dtype != np.uint8:
+        return None
+    return np.ascontiguousarray(arr)
+
+
+def _decode_original(data: bytes, codec: str, mode: str, width: int, height: int,
+                     key: str | None) -> tuple[Image.Image, bool]:
+    """A file blob's pixels: PNG/JPEG first as the loader's fast path decodes them (OpenCV:
+    what an ``exact_decode`` root was loaded with, and faster), then by Pillow (what
+    ``encode_original`` checked), the first that matches ``key``; the last tried when none does.
+    Returns the image and whether it was already checked against ``key``."""
+    fmt = FILE_CODECS[codec]
+    if mode == "RGB" and fmt in _CV2_FORMATS:
+        try:
+            arr = _decode_file_cv2(data, width, height)
+        except Exception:  # noqa: BLE001 - Pillow's turn
+            arr = None
+        if arr is not None and (key is None or pixel_key(mode, width, height, arr.data) == key):
+            return Image.fromarray(arr), key is not None
+    img = _decode_file(data, fmt)
+    return (img.convert("L") if mode == "L" else img), False
 
 
 def _decode_updelta(payload: memoryview, mode: str, width: int, height: int) -> tuple[Image.Image, np.ndarray]:
@@ -330,20 +404,20 @@ def decode_blob(data: bytes, *, key: str | None = None, what: str) -> Image.Imag
     mode, w, h = head["mode"], head["width"], head["height"]
     payload = memoryview(data)[head["offset"]:]
     raw = None
+    checked = False
     try:
         if codec == CODEC:
-            img, raw = _decode_updelta(payload, mode, w, h)
+            img, rows = _decode_updelta(payload, mode, w, h)
+            raw = rows.data
         else:
-            img = _decode_file(bytes(payload), FILE_CODECS[codec])
-            if mode == "L":
-                img = img.convert("L")
+            img, checked = _decode_original(bytes(payload), codec, mode, w, h, key)
     except Exception as exc:  # noqa: BLE001
         raise StoreCorruptError(f"Stored {what} is damaged: it could not be decoded ({codec}): {exc}",
                                 hint=_DAMAGED_HINT) from exc
     if img.size != (w, h) or img.mode != mode:
         raise StoreCorruptError(f"Stored {what} is damaged: it decodes to {img.mode} {img.width}x{img.height}, "
                                 f"its header says {mode} {w}x{h}.", hint=_DAMAGED_HINT)
-    if key is not None and pixel_key(mode, w, h, img.tobytes() if raw is None else raw.data) != key:
+    if key is not None and not checked and pixel_key(mode, w, h, img.tobytes() if raw is None else raw) != key:
         extra = ("" if codec in PORTABLE_CODECS else
                  f" (a {codec.upper()} original: this machine's decoder may differ from the one that stored it)")
         raise StoreCorruptError(f"Stored {what} is damaged: its pixels do not match its hash{extra}.",

@@ -85,6 +85,7 @@ from .blobs import (
     EncodedBlob,
     blob_problem,
     encode_alpha,
+    encode_exact_original,
     encode_image,
     encode_mask,
     encode_original,
@@ -629,13 +630,20 @@ class Store:
     # ------------------------------------------------------------------ sessions
     def create_session(self, image: Image.Image | EncodedBlob, *, name: str | None = None,
                        alpha: Image.Image | EncodedBlob | None = None, source: str | None = None,
-                       seed: int | None = None, original: bytes | str | os.PathLike | None = None) -> Session:
+                       seed: int | None = None, original: bytes | str | os.PathLike | None = None,
+                       original_exact: bool = False) -> Session:
         """A new session whose root version (seq 0, request ``"open <source>"``) holds ``image``.
 
         ``original``: the file ``image`` was loaded from (its bytes or its path). When it
         is a JPEG or WebP (``blobs.ORIGINAL_FORMATS``) that decodes to exactly ``image``'s
         pixels (checked by decoding it), the root blob keeps those bytes as they are
         instead of encoding ``image``; otherwise it is ignored. The key is the same either way.
+
+        ``original_exact=True``: ``original`` is the bytes the loader decoded to exactly
+        ``image`` (``LoadedImage.exact_decode`` / ``file_bytes``). An 8-bit RGB PNG, JPEG or
+        WebP (``blobs.EXACT_ORIGINAL_FORMATS``) is then kept as is without decoding it
+        again (``blobs.encode_exact_original``); not with ``alpha`` (the file's pixels are
+        then not the image's), nor when its header disagrees -- then as without the flag.
         """
         if name is not None:
             validate_session_name(name)
@@ -643,7 +651,10 @@ class Store:
             source = os.fspath(source)
         img = None
         if original is not None and isinstance(image, Image.Image):
-            img = encode_original(image, original)
+            if original_exact and alpha is None and isinstance(original, (bytes, bytearray, memoryview)):
+                img = encode_exact_original(image, original)
+            if img is None:
+                img = encode_original(image, original)
         if img is None:
             img = image if isinstance(image, EncodedBlob) else encode_image(image)
         alp = self._alpha_blob(alpha, img)

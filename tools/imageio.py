@@ -17,6 +17,12 @@ Mode policy of the loader (``LoadedImage.original_mode`` keeps the source mode):
 - F (float): values inside [0, 1] are scaled by 255; anything else is stretched from
   its minimum to its maximum. NaN becomes 0.
 - Multi-frame files (GIF, APNG, TIFF): the first frame.
+
+``LoadedImage.exact_decode`` says that ``image`` is the plain decode of the file's bytes
+(an 8-bit RGB PNG, JPEG or WebP without transparency, no EXIF rotation applied, one
+frame), and ``LoadedImage.file_bytes`` holds those bytes (the very bytes decoded, read
+once). The session store then keeps them as the root blob without decoding them again
+(``Store.create_session(..., original=file_bytes, original_exact=True)``).
 """
 
 from __future__ import annotations
@@ -29,13 +35,13 @@ import os
 import struct
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from imagent.errors import ImageLoadError, ImagentError, InputError, InternalError, MaskError
 from imagent.fsio import atomic_write
@@ -46,6 +52,7 @@ DEFAULT_MAX_PIXELS = 80_000_000
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 _EXIF_IMAGE_DESCRIPTION = 0x010E
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_EXACT_FORMATS = ("PNG", "JPEG", "WEBP")  # formats whose plain decode exact_decode can vouch for
 _MAX_PIXELS_HINT = ("if you trust this file, raise the limit with the setting `max_pixels` "
                     "(or the environment variable IMAGENT_MAX_PIXELS)")
 
@@ -59,6 +66,10 @@ class LoadedImage:
     path: str | None
     format: str | None  # e.g. "PNG", "JPEG"
     original_mode: str  # the mode of the source, e.g. "RGBA", "I;16", "CMYK"
+    # True only when ``image`` is exactly what decoding ``file_bytes`` gives (8-bit RGB
+    # PNG/JPEG/WebP, no transparency, no EXIF rotation, no conversion); else False.
+    exact_decode: bool = False
+    file_bytes: bytes | None = field(default=None, repr=False)  # set when exact_decode
 
     @property
     def size(self) -> tuple[int, int]:
@@ -142,32 +153,67 @@ def _load_from(fh: Any, name: str, path_str: str | None, max_pixels: int) -> Loa
                                  hint="use a non-empty image")
         fast = _fast_decode(im, fh)
         if fast is not None:
-            return LoadedImage(image=fast, alpha=None, path=path_str, format=fmt,
-                               original_mode=mode)
+            rgb, data, transposed = fast
+            return LoadedImage(image=rgb, alpha=None, path=path_str, format=fmt,
+                               original_mode=mode, exact_decode=not transposed,
+                               file_bytes=None if transposed else data)
+        data = None
+        if _exact_candidate(im):
+            # read the bytes once and decode exactly those, so they can be kept as they are
+            try:
+                fh.seek(0)
+                data = fh.read()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    src = Image.open(io.BytesIO(data), formats=[fmt])
+            except Exception:  # noqa: BLE001 - fall back to decoding from the file
+                data = None
+            else:
+                if _exact_candidate(src) and src.size == im.size:
+                    im = src
+                else:
+                    data = None
         try:
             im.load()  # full decode: truncated and corrupt files fail here
         except Exception as exc:  # noqa: BLE001
             raise ImageLoadError(f"{name!r} is corrupt or truncated: {exc}",
                                  hint="the file is damaged; export or download it again") from exc
         try:
-            oriented = _exif_transpose(im, name)
+            oriented, transposed = _exif_transpose(im, name)
             rgb, alpha = _to_rgb(oriented, name)
         except ImagentError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise ImageLoadError(f"{name!r} could not be decoded to RGB (mode {mode}): {exc}",
                                  hint="convert the file to an 8-bit RGB PNG or JPEG") from exc
+        # exact: the RGB is Pillow's decode of ``data`` itself (no rotation, no conversion)
+        exact = data is not None and not transposed and rgb is oriented and alpha is None
         if rgb is im:
             rgb = im.copy()
-    return LoadedImage(image=rgb, alpha=alpha, path=path_str, format=fmt, original_mode=mode)
+    return LoadedImage(image=rgb, alpha=alpha, path=path_str, format=fmt, original_mode=mode,
+                       exact_decode=exact, file_bytes=data if exact else None)
 
 
-def _fast_decode(im: Image.Image, fh: Any) -> Image.Image | None:
+def _exact_candidate(im: Image.Image) -> bool:
+    """Whether Pillow's plain decode of ``im`` is already the loader's RGB (before EXIF
+    rotation): one frame of 8-bit RGB PNG / JPEG / WebP without transparency."""
+    try:
+        if im.format not in _EXACT_FORMATS or im.mode != "RGB" or "transparency" in im.info:
+            return False
+        if getattr(im, "n_frames", 1) != 1 or (im.format != "WEBP" and len(im.tile) != 1):
+            return False  # (Pillow's WebP reader decodes without tiles)
+        return im.format != "PNG" or im.tile[0].args == "RGB"  # "RGB;16B": 16-bit samples
+    except Exception:  # noqa: BLE001 - unsure means no
+        return False
+
+
+def _fast_decode(im: Image.Image, fh: Any) -> tuple[Image.Image, bytes, bool] | None:
     """The pixels of a plain 8-bit RGB PNG or an RGB JPEG decoded by OpenCV (faster than
     Pillow's decoders, same pixels), with Pillow's ``info`` (ICC profile, EXIF, dpi...) kept
     and the EXIF orientation applied as ``ImageOps.exif_transpose`` does. None for anything
     else (alpha, palette, 16 bit, animation, a file that does not end where it should, an
-    EXIF block Pillow finds only after the pixels): Pillow's own path handles those."""
+    EXIF block Pillow finds only after the pixels): Pillow's own path handles those.
+    Returns ``(rgb, the file's bytes, whether the EXIF orientation rotated/flipped it)``."""
     try:
         tile = im.tile[0] if len(im.tile) == 1 else None
         if tile is None or im.mode != "RGB" or getattr(im, "is_animated", False):
@@ -193,20 +239,25 @@ def _fast_decode(im: Image.Image, fh: Any) -> Image.Image | None:
         return None
     rgb = Image.fromarray(arr)
     rgb.info.update(im.info)
+    core = rgb.im
     try:
         ImageOps.exif_transpose(rgb, in_place=True)
     except Exception as exc:  # noqa: BLE001 - a broken EXIF block must not hide the pixels
         log.warning("ignoring unreadable EXIF orientation of %s: %s", im.filename or "image", exc)
-    return rgb
+    return rgb, data, rgb.im is not core  # in place: a transposition replaces ``rgb.im``
 
 
-def _exif_transpose(im: Image.Image, name: str) -> Image.Image:
+def _exif_transpose(im: Image.Image, name: str) -> tuple[Image.Image, bool]:
+    """``im`` turned by its EXIF orientation, and whether it was (2..8: a transposition)."""
     try:
+        orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
         out = ImageOps.exif_transpose(im)
     except Exception as exc:  # noqa: BLE001 - a broken EXIF block must not hide the pixels
         log.warning("ignoring unreadable EXIF orientation of %s: %s", name, exc)
-        return im
-    return im if out is None else out
+        return im, False
+    if out is None:
+        return im, False
+    return out, orientation in range(2, 9)  # as exif_transpose decides (else it returns a copy)
 
 
 def _to_rgb(im: Image.Image, name: str) -> tuple[Image.Image, Image.Image | None]:

@@ -328,3 +328,61 @@ def test_module_has_no_truncated_images_flag():
 
     assert not ImageFile.LOAD_TRUNCATED_IMAGES
     assert imageio.DEFAULT_MAX_PIXELS == 80_000_000
+
+
+# ----------------------------------------------------------------------------- exact_decode
+def _file(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt,kw", [("PNG", {}), ("JPEG", {"quality": 90}),
+                                    ("WEBP", {"quality": 80}), ("WEBP", {"lossless": True}),
+                                    ("JPEG", {"exif": b"orientation 1"})])
+def test_exact_decode_plain_rgb_files_keep_their_bytes(tmp_path, fmt, kw):
+    img = _rgb(seed=5)
+    if kw.get("exif"):
+        exif = Image.Exif()
+        exif[0x0112] = 1  # "as stored": no transposition
+        kw = {"exif": exif.tobytes()}
+    data = _file(img, fmt, **kw)
+    path = tmp_path / f"a.{fmt.lower()}"
+    path.write_bytes(data)
+    for source in (path, data):
+        li = load_image(source)
+        assert li.exact_decode is True and li.file_bytes == data
+        # the claim: those bytes decode (plainly, no rotation) to exactly the loaded pixels
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.convert("RGB").tobytes() == li.image.tobytes()
+
+
+def test_exact_decode_false_for_any_transformation(tmp_path):
+    rng = np.random.default_rng(9)
+    img = _rgb(seed=6)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rgba = Image.fromarray(rng.integers(0, 256, (64, 96, 4), dtype=np.uint8), "RGBA")
+    trns = img.copy()
+    trns.info["transparency"] = (0, 0, 0)
+    cases = {
+        "rotated.jpg": _file(img, "JPEG", exif=exif.tobytes()),  # fast path, EXIF rotation
+        "rotated.png": _file(img, "PNG", exif=exif.tobytes()),
+        "rotated.webp": _file(img, "WEBP", exif=exif.tobytes()),  # Pillow path, EXIF rotation
+        "rgba.png": _file(rgba, "PNG"),  # alpha split
+        "rgba.webp": _file(rgba, "WEBP", lossless=True),
+        "trns.png": _file(trns, "PNG", transparency=(0, 0, 0)),
+        "gray.png": _file(img.convert("L"), "PNG"),  # mode conversion
+        "palette.png": _file(img.convert("P"), "PNG"),
+        "rgb16.png": None,  # 16-bit samples reduced
+        "bmp.bmp": _file(img, "BMP"),  # not a format the store keeps
+    }
+    arr16 = (rng.integers(0, 65536, (16, 20, 3), dtype=np.uint16))
+    import cv2
+    cases["rgb16.png"] = cv2.imencode(".png", arr16)[1].tobytes()
+    for name, data in cases.items():
+        li = load_image(data)
+        assert li.exact_decode is False and li.file_bytes is None, name
+        (tmp_path / name).write_bytes(data)
+        li = load_image(tmp_path / name)
+        assert li.exact_decode is False and li.file_bytes is None, name
