@@ -1158,7 +1158,8 @@ class Store:
 
     # ------------------------------------------------------------------ maintenance
     def gc(self, *, temp_grace_s: float = TEMP_GRACE_S) -> dict:
-        """Delete blobs no version references, and temp files older than ``temp_grace_s``.
+        """Delete blobs no version references, temp files older than ``temp_grace_s``, and
+        previews (``sessions/previews.py``) of images no version has.
 
         Holds the write lock while it works, so no commit can reference a blob
         between the scan and the delete (commits re-check their blobs under
@@ -1197,6 +1198,12 @@ class Store:
                     stats["bytes_freed"] += st.st_size
                 except FileNotFoundError:
                     pass
+        # the chat UI's preview cache: files no version uses any more (sessions/previews.py)
+        from imagent.sessions.previews import prune  # noqa: PLC0415 - previews use this module
+
+        pruned = prune(self, temp_grace_s=temp_grace_s)
+        stats["previews_removed"] = pruned["removed"]
+        stats["bytes_freed"] += pruned["bytes_freed"]
         return stats
 
     def verify(self) -> list[str]:

@@ -152,3 +152,12 @@ def test_prune_removes_previews_no_version_uses(store):
     assert P.preview_path(store, v, SIDE).exists() and other.exists()
     store.delete_session(sess)
     assert P.prune(store)["removed"] == 1 and not P.preview_path(store, v, SIDE).exists()
+
+
+def test_store_gc_prunes_the_previews_of_deleted_sessions(store):
+    sess, v = _session(store)
+    P.preview(store, v, SIDE)
+    assert store.gc()["previews_removed"] == 0 and P.preview_path(store, v, SIDE).exists()
+    store.delete_session(sess)
+    stats = store.gc()
+    assert stats["previews_removed"] == 1 and not P.preview_path(store, v, SIDE).exists()
