@@ -27,6 +27,7 @@ import re
 from typing import Any
 
 from imagent.planners.base import Plan, Step
+from imagent.planners.lazyre import lazy as _lazy
 from imagent.tools.types import ToolCall
 
 SELECTION = "the selection"
@@ -46,7 +47,7 @@ _NOT_NOUN = (r"(?:to|into|in|on|with|a|an|the|by|for|from|at|and|but|or|so|more|
              transparent invisible bright dark light pale deep vivid""".split(), key=len,
                                reverse=True)) + r")")
 # (pattern, replacement), applied in order to the cleaned lower-case request
-REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple((_lazy(p), r) for p, r in (
     (rf"\b(?:the\s+)?(?:selected\s+(?:{_AREA}|{_THING})|selection|same\s+{_AREA})\b", SELECTION),
     (rf"\b{_DEM}\s+(?:{_AREA}|{_THING})\b", SELECTION),
     (rf"(?<!\bso )(?<!\bsure )(?<!\bsuch )\b{_DEM}\b(?=\s*$|\s*[,.;!?]|\s+{_NOT_NOUN}\b)", SELECTION),
@@ -57,9 +58,9 @@ REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
      ""),
 ))
 # the request reads the selection as an object ("remove this", "that one"), not as an area
-_OBJECT_WORDS = re.compile(rf"\b{_DEM}(?:\s+{_THING})?\b(?!\s+{_AREA}\b)(?!\s+{_IMAGE}\b)")
-_SAME = re.compile(rf"\b(?:the\s+)?same\s+{_AREA}\b")
-_THERE = re.compile(r"\bthere\b(?!\s+(?:is|are|was|were|'s|be)\b)")
+_OBJECT_WORDS = _lazy(rf"\b{_DEM}(?:\s+{_THING})?\b(?!\s+{_AREA}\b)(?!\s+{_IMAGE}\b)")
+_SAME = _lazy(rf"\b(?:the\s+)?same\s+{_AREA}\b")
+_THERE = _lazy(r"\bthere\b(?!\s+(?:is|are|was|were|'s|be)\b)")
 # global_edit operations that act on the whole image only (tools/global_edit.py geometric ops)
 _WHOLE_ONLY_KINDS = ("outpaint",)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from imagent.planners.base import Plan, PlanContext, Step
+from imagent.planners.lazyre import lazy as _lazy
 from imagent.tools import referent as R
 from imagent.tools.types import ToolCall
 
@@ -42,11 +43,11 @@ def _alt(words: str) -> str:
 
 
 def _rx(expr: str) -> re.Pattern[str]:
-    return re.compile(expr)
+    return _lazy(expr)
 
 
 def _w(words: str) -> re.Pattern[str]:
-    return re.compile(rf"\b(?:{_alt(words)})\b")
+    return _lazy(rf"\b(?:{_alt(words)})\b")
 
 
 # ----------------------------------------------------------------------------- lexicons
@@ -57,7 +58,7 @@ olive lime indigo coral peach mint blonde blond brunette bronze copper rainbow p
 burgundy fuchsia emerald ruby sapphire azure aqua charcoal rust mauve ochre platinum
 redder bluer greener yellower pinker multicolored multicoloured colorful colourful
 """)
-_COLOUR = re.compile(rf"\b(?:{COLOURS})(?:ish)?\b")
+_COLOUR = _lazy(rf"\b(?:{COLOURS})(?:ish)?\b")
 _COLOUR_WORDS = _w("color colour colors colours colored coloured hue shade tint tone tones dye "
                    "dyed recolor recolour paint painted")
 MATERIALS = _alt("""
@@ -69,7 +70,7 @@ texture textured pattern patterned smooth rough shiny matte glossy fluffy scaly 
 polka checkered plaid floral spotted camouflage sparkly glittery glitter transparent translucent
 holographic pixelated origami neon_light plush felt tiled mosaic embroidered carved
 """)
-_MATERIAL = re.compile(rf"\b(?:{MATERIALS})\b|\bmade (?:out )?of\b|\bout of\b|\b(?:a|an|the) \w+ one\b")
+_MATERIAL = _lazy(rf"\b(?:{MATERIALS})\b|\bmade (?:out )?of\b|\bout of\b|\b(?:a|an|the) \w+ one\b")
 _TEXTURE_WORDS = _w("texture textures material surface finish pattern fur skin wool feathers "
                     "coat shell")
 
@@ -87,7 +88,7 @@ cafe cafeteria restaurant diner bar pub market stadium arena playground backyard
 rooftop subway station airport train_station mall supermarket hospital school laboratory lab
 snow sand grass water field_of_flowers
 """)
-_SCENE = re.compile(rf"\b(?:{SCENES})\b")
+_SCENE = _lazy(rf"\b(?:{SCENES})\b")
 _ENVIRONMENT = _w("background backdrop setting environment scenery surroundings landscape "
                   "backgrounds location place surrounding")
 
@@ -109,8 +110,8 @@ artwork|art|artistic|drawing|render(?:ing|ed)?|painterly|sculpted|carving|cubist
 hand-?drawn|crayon|chalk|marker|pastels|airbrush|storybook|children's\ book|yearbook|
 postcard|magazine|album\ cover|tarot|emoji|sticker|icon|logo|blueprint|x-?ray|infrared|
 thermal|night\ vision|negative|hologram|glitch|neon|ukiyo)\b"""
-_STYLE = re.compile(STYLES)
-_WEATHER = re.compile(r"""(?x)\b(?:night(?:time|[- ]time)?|nights|daytime|day[- ]time|daylight|
+_STYLE = _lazy(STYLES)
+_WEATHER = _lazy(r"""(?x)\b(?:night(?:time|[- ]time)?|nights|daytime|day[- ]time|daylight|
 day|days|sunset|sunrise|dawn|dusk|twilight|evening|morning|afternoon|noon|midnight|golden\ hour|
 blue\ hour|rain|rainy|raining|rainstorm|rainfall|snow|snowy|snowing|snowstorm|snowfall|snowed|
 blizzard|storm|stormy|thunderstorm|lightning|fog|foggy|mist|misty|haze|hazy|smog|cloud|cloudy|
@@ -120,7 +121,7 @@ tornado|hurricane|moonlight|moonlit|starry|stars|aurora|northern\ lights|christm
 fireworks?|apocalyptic|post-apocalyptic|flood|flooded|drought|heatwave|sunny\ day|nightfall|dark)\b""")
 
 # Whole-image subjects: "make it ...", "turn the image into ...".
-_WHOLE = re.compile(r"^(?:it|this|that|everything|all of it|the whole thing|(?:the|this|my|our) "
+_WHOLE = _lazy(r"^(?:it|this|that|everything|all of it|the whole thing|(?:the|this|my|our) "
                     r"(?:(?:whole|entire|full|overall) )?(?:image|picture|photo|photograph|pic|shot|"
                     r"scene|frame|view|weather|time(?: of day)?|atmosphere|mood|lighting|"
                     r"light|colou?rs?|tones?|look|style|art style|theme|vibe|aesthetic|season|"
@@ -157,7 +158,7 @@ class _Adjust:
 
 
 def _p(expr: str) -> re.Pattern[str]:
-    return re.compile(rf"\b(?:{expr})\b")
+    return _lazy(rf"\b(?:{expr})\b")
 
 
 _ADJUSTMENTS: tuple[_Adjust, ...] = (
@@ -185,15 +186,15 @@ _ADJUSTMENTS: tuple[_Adjust, ...] = (
     _Adjust(_p(r"blur(?:red)?|blurry|blurrier|soften|softer|defocus(?:ed)?|out of focus"), "blur"),
     _Adjust(_p(r"pixel+ate(?:d)?|pixeli[sz]e(?:d)?|mosaic|censor(?:ed)?|anonymi[sz]e(?:d)?"), "pixelate"),
 )
-_PRIVATE = re.compile(r"\b(?:faces?|heads?|people|persons?|man|men|woman|women|child(?:ren)?|kids?|"
+_PRIVATE = _lazy(r"\b(?:faces?|heads?|people|persons?|man|men|woman|women|child(?:ren)?|kids?|"
                       r"boys?|girls?|guys?|plates?|licen[cs]e|number ?plates?|names?|text|her|him|"
                       r"them)\b")
 _BASE_AMOUNT = {"brightness": 0.25, "contrast": 0.25, "saturation": 0.3, "exposure": 0.5,
                 "warmth": 0.3, "sharpen": 1.0, "blur": 2.0, "pixelate": 0.0}
 
-_WEAK = re.compile(r"\b(a (?:little )?bit|slightly|a little|a touch|somewhat|a tad|subtly|mildly|"
+_WEAK = _lazy(r"\b(a (?:little )?bit|slightly|a little|a touch|somewhat|a tad|subtly|mildly|"
                    r"gently|lightly|barely|just a bit)\b")
-_STRONG = re.compile(r"\b(much|a lot|very|way|really|significantly|strongly|heavily|extremely|"
+_STRONG = _lazy(r"\b(much|a lot|very|way|really|significantly|strongly|heavily|extremely|"
                      r"far|dramatically|considerably|hugely|super|lots)\b")
 
 
@@ -251,7 +252,7 @@ MAIN_SUBJECT = "the main subject"
 _BG = r"(?:back ?grounds?|bg|backdrop)"
 _BG_DET = r"(?:(?:the|its|this|that|his|her|their|my|our|your|a|an) )?"
 _BG_WHO = r"(?P<x>it|this|that|them|him|her|the (?:image|picture|photo|pic|shot)|.+?)"
-_CUTOUT = [re.compile(p) for p in (
+_CUTOUT = [_lazy(p) for p in (
     # remove / delete / erase the background [from the photo | behind the dog]
     rf"^(?:remove|delete|erase|get rid of|take away|take out|cut away|cut out|strip(?: away| off"
     rf"| out)?|eliminate|ditch|drop|lose|knock out|nuke|kill) {_BG_DET}{_BG}"
@@ -276,7 +277,7 @@ _CUTOUT = [re.compile(p) for p in (
 # ``_FLATTEN_ALWAYS`` only means that; ``_FLATTEN_IF_ALPHA`` means it only when the image has
 # an alpha plane (on an opaque image "make the background white" is a background edit).
 _FILL = rf"(?P<c>#[0-9a-f]{{3,6}}|(?:(?:light|dark|pale|bright|deep) )?(?:{COLOURS}))"
-_FLATTEN_ALWAYS = [re.compile(p) for p in (
+_FLATTEN_ALWAYS = [_lazy(p) for p in (
     rf"^(?:make|turn|set) (?:it|this|the (?:image|picture|photo)|{_BG_DET}{_BG}) (?:fully |completely )?"
     rf"(?:opaque|non-?transparent|solid)(?: (?:with|in|using) {_FILL})?$",
     rf"^(?:remove|drop|get rid of|undo|flatten|fill(?: in)?) {_BG_DET}(?:transparency|transparent "
@@ -285,13 +286,13 @@ _FLATTEN_ALWAYS = [re.compile(p) for p in (
     rf"(?:a |an )?{_FILL}(?: {_BG})?)?$",
 )]
 # ...or give it back: the pixels under the transparency were kept, so this is lossless.
-_RESTORE_IF_ALPHA = [re.compile(p) for p in (
+_RESTORE_IF_ALPHA = [_lazy(p) for p in (
     rf"^(?:undo|revert|reverse) {_BG_DET}(?:cut[- ]?out|background removal|transparency|{_BG} removal)$",
     rf"^(?:restore|bring back|put back|show|unhide|reveal) {_BG_DET}{_BG}(?: again)?$",
     rf"^(?:bring|put|get) {_BG_DET}{_BG} back$",
     rf"^make {_BG_DET}{_BG} visible(?: again)?$",
 )]
-_FLATTEN_IF_ALPHA = [re.compile(p) for p in (
+_FLATTEN_IF_ALPHA = [_lazy(p) for p in (
     rf"^(?:(?:add|use|give (?:it|this|them)|put (?:it|this|them) (?:on|onto|against)|place (?:it|this|them) "
     rf"(?:on|onto|against)|with|i want) )?(?:a |an )?{_FILL} {_BG}$",
     rf"^(?:make|turn|set|change|paint|colou?r) {_BG_DET}{_BG} (?:to |into )?{_FILL}$",
@@ -303,13 +304,13 @@ _SPLIT_VERBS = "|".join((_V_REMOVE, _V_EXTRACT, _V_REPLACE, _V_OUTPAINT,
                          r"give|brighten|darken|increase|decrease|boost|reduce|sharpen|blur|"
                          r"rotate|flip|mirror|crop|undo|redo|go back|revert|apply|enhance|fix|"
                          r"adjust|resize|set|let|have"))
-_SPLIT = re.compile(
+_SPLIT = _lazy(
     rf"\s*(?:;|\.\s+(?=(?:please\s+|then\s+|also\s+|and\s+|now\s+)?(?:{_SPLIT_VERBS})\b)|"
     rf",?\s+(?:and\s+)?then\s+|,?\s+after that,?\s+|,?\s+afterwards,?\s+|,?\s+plus\s+|"
     rf",?\s+and\s+(?:also\s+|please\s+)?(?=(?:{_SPLIT_VERBS})\b(?!\s+(?:of|to)\b))|"
     rf",\s+(?:also\s+)?(?=(?:{_SPLIT_VERBS})\b(?!\s+(?:of|to)\b)))\s*")
-_SENTENCE = re.compile(r"(?<=[a-z0-9\)\"'])\.\s+")
-_POLITE = re.compile(
+_SENTENCE = _lazy(r"(?<=[a-z0-9\)\"'])\.\s+")
+_POLITE = _lazy(
     r"^(?:(?:please|pls|kindly|ok(?:ay)?|so|hey|hi|now|also|then|and|next|finally|lastly|first|"
     r"firstly|just|simply|alright|right|well|oh|oops|whoops|hmm|additionally|secondly|thirdly|"
     r"imagent)[,]?\s+|"
@@ -319,7 +320,7 @@ _POLITE = re.compile(
     r"we need to\s+|i want\s+(?=(?:this|it|the)\b)|time to\s+|please,\s+|make sure to\s+|"
     r"be sure to\s+|how about\s+(?=\w+ing\b)?)+")
 # Trailing qualifiers that say how, not what: dropped before parsing.
-_QUALIFIER = re.compile(
+_QUALIFIER = _lazy(
     r"(?:,\s*|\s+)(?:while|whilst|but|keeping|keep|maintaining|maintain|preserving|preserve|"
     r"ensuring|ensure|making sure|leaving|leave|blending|blend|in order to|"
     r"without changing|without affecting|without altering|and keep|and leave|and blend|"
@@ -365,24 +366,24 @@ _NOUN_ING = frozenset(
     "moulding wiring plumbing housing fencing paving flooring roofing shingles parking stocking "
     "stockings pudding filling topping toppings dressing frosting crossing landing opening "
     "offering gathering sibling".split())
-_PARTICIPLE = re.compile(r"^(?:\w+ing|worn|placed|located|positioned|situated|visible|shown|seen|"
+_PARTICIPLE = _lazy(r"^(?:\w+ing|worn|placed|located|positioned|situated|visible|shown|seen|"
                          r"parked|covered|made|dressed|shaped|perched|seated|hung|stacked|"
                          r"filled|holding|carrying|wearing|sitting|standing|lying|located|"
                          r"displayed|depicted|featured|pictured|captured|present|found|reflected|"
                          r"leaning|mounted|attached|hanging|floating|held|labeled|labelled|"
                          r"marked|printed|written|painted|drawn|surrounded|arranged|scattered|"
                          r"spread|piled|lined|framed|cut|sliced|decorated)$")
-_IMAGE_TAIL = re.compile(r"\s+(?:(?:that is|which is|that are|which are)\s+)?(?:visible|present|shown|seen|"
+_IMAGE_TAIL = _lazy(r"\s+(?:(?:that is|which is|that are|which are)\s+)?(?:visible|present|shown|seen|"
                          r"depicted|found|featured|pictured|located|appearing)?\s*"
                          r"(?:in|from|of|on|within|throughout|across) (?:the |this |that )?"
                          r"(?:image|picture|photo|photograph|scene|frame|shot|pic)\b.*$")
-_REGION = re.compile(
+_REGION = _lazy(
     r"\b(?:(?:top|upper|bottom|lower)[\s-]*(?:left|right)|(?:left|right)[\s-]*(?:top|upper|bottom|lower))"
     r"(?:[\s-]*(?:hand\s+)?corner)?\b|\b(?:left|right|top|upper|bottom|lower)\s+(?:half|third)\b|"
     r"\b(?:middle|center|centre|central)\s+third\b|\b(?:box|bbox|rect|xywh|xyxy)\s*[:=]?\s*[\[(]?\s*"
     r"-?\d+(?:\.\d+)?(?:\s*[,;\s]\s*-?\d+(?:\.\d+)?){3}|(?<![\w.])\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+"
     r"|\b(?:a|any|the|one) corner\b")
-_PLACE_ONLY = re.compile(
+_PLACE_ONLY = _lazy(
     r"^(?:the )?(?:(?:very )?(?:top|upper|bottom|lower|left|right|middle|center|centre|central|"
     r"foreground|background|sides?|edges?|corners?|front|back|rear|far|near|top[\s-]?left|"
     r"top[\s-]?right|bottom[\s-]?left|bottom[\s-]?right|upper[\s-]?left|upper[\s-]?right|"
@@ -390,21 +391,21 @@ _PLACE_ONLY = re.compile(
     r"(?:side|part|portion|area|region|edge|corner|half|third|border|strip|section)?"
     r"(?: of (?:the )?(?:image|picture|photo|frame|scene|canvas))?$")
 
-_SELECT_PP = re.compile(
+_SELECT_PP = _lazy(
     r"\s*(?:,\s*)?\b(?:on|at|to|in|from|towards?)\s+(?:the\s+)?(?:very\s+)?(?:far\s+)?"
     r"(left|right|top|bottom|center|centre|middle|front|back|rear|foreground)"
     r"(?![\s-]+(?:hand\s+)?(?:side|part|end|edge|area|row|corner)\s+of\b)"
     r"(?:[\s-]+(?:hand\s+)?(?:side|part|end|edge|area|row|corner))?"
     r"(?:\s+of\s+(?:the\s+)?(?:image|picture|photo|frame|scene|group|row|line|table|shelf|photo))?"
     r"(?!\s+of\b)(?=\s|$|,)")
-_SELECT_ADJ = re.compile(
+_SELECT_ADJ = _lazy(
     r"\b(leftmost|left-most|rightmost|right-most|left-side|right-side|left-hand|right-hand|left|right|top|upper|topmost|"
     r"bottom|lower|bottommost|middle|center|centre|central|largest|biggest|bigger|larger|tallest|"
     r"taller|smallest|smaller|tiniest|shortest|frontmost|nearest|closest|farthest|furthest)\s+(?=\w)")
 _SELECT_NORM = R.SELECT_WORDS
 # "the third dog", "the 6th one", "the second dog from the left": the ordinal word (any number),
 # the noun after it, and an optional side it counts from (words: tools/referent.py)
-_ORDINAL = re.compile(rf"\b({R.ORDINAL_PATTERN})\s+(\w+(?:\s+(?!from\b|on\b|at\b)\w+)?)"
+_ORDINAL = _lazy(rf"\b({R.ORDINAL_PATTERN})\s+(\w+(?:\s+(?!from\b|on\b|at\b)\w+)?)"
                       r"(?:\s+(?:from|on|at)\s+(?:the\s+)?(left|right|top|bottom))?")
 _OPPOSITE = R.OPPOSITE
 
@@ -426,9 +427,9 @@ def _strip_image_tail(text: str) -> str:
 _SPATIAL = frozenset("in on at near next by from to inside under underneath above below behind beside "
                      "over along across around against onto atop beneath upon within among between "
                      "outside out off with".split())
-_DEFINITE = re.compile(r"^(?:the|his|her|their|its|this|that|these|those|my|our|your|him|them|"
+_DEFINITE = _lazy(r"^(?:the|his|her|their|its|this|that|these|those|my|our|your|him|them|"
                        r"[\w-]+'s?)$")
-_REL_WORD = re.compile(r"^(?:(?:the )?(?:very )?(?:top|bottom|left|right|front|back|middle|center|centre|"
+_REL_WORD = _lazy(r"^(?:(?:the )?(?:very )?(?:top|bottom|left|right|front|back|middle|center|centre|"
                        r"side|edge|rear|end|base|tip|foot|peak|corner)(?:[\s-]+(?:side|part|edge|end))?"
                        r" of |of |to |from )")
 
@@ -779,7 +780,7 @@ def _adjust_step(text: str, adj: _Adjust, region: _Target | None = None,
                              strength=strength)
 
 
-_PLAIN_COLOUR = re.compile(rf"^(?:(?:bright|dark|light|pale|deep)\s+)?(?:{COLOURS})$")
+_PLAIN_COLOUR = _lazy(rf"^(?:(?:bright|dark|light|pale|deep)\s+)?(?:{COLOURS})$")
 
 
 def _model_step(kind: str, role: str, description: str, t: _Target | None = None,
@@ -808,28 +809,28 @@ def _colour_of(text: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- session words
-_UNDO = re.compile(
+_UNDO = _lazy(
     r"^(?:undo|revert|undo (?:that|it|this|the last (?:edit|change|step|one)|last(?: (?:edit|change|step))?|"
     r"my last (?:edit|change)|the (?:last|previous) (?:\w+ )?(?:edit|change|step)s?|the last (\w+) (?:edits|changes|steps)|"
     r"(\w+) (?:times|steps|edits|changes))|undo (\w+)|revert (?:that|it|this|the last (?:edit|change))|"
     r"take (?:that|it) back|go back(?: one step| a step)?|step back|back|oops|no,? undo(?: that)?|"
     r"cancel (?:that|the last (?:edit|change))|undo the last (\w+)|(?:i )?(?:don't|do not) like (?:it|that)"
     r"(?:,? undo(?: it)?)?|revert the last (?:edit|change)|roll back(?: (?:that|the last (?:edit|change)))?)$")
-_REDO = re.compile(r"^(?:redo(?: (?:that|it|the last (?:edit|change)|(\w+) times|(\w+)))?|"
+_REDO = _lazy(r"^(?:redo(?: (?:that|it|the last (?:edit|change)|(\w+) times|(\w+)))?|"
                    r"re-?apply (?:that|it)|bring (?:it|that) back|put (?:it|that) back)$")
-_ORIGINAL = re.compile(r"^(?:(?:go back to|back to|revert to|revert back to|restore|return to|show "
+_ORIGINAL = _lazy(r"^(?:(?:go back to|back to|revert to|revert back to|restore|return to|show "
                        r"(?:me )?|reset to|switch to|checkout|check out) (?:the )?original(?: (?:image|"
                        r"picture|photo|version))?|start over|start again|reset(?: (?:everything|it|all|"
                        r"the image))?|revert (?:everything|all(?: changes)?)|undo (?:everything|all"
                        r"(?: (?:edits|changes))?))$")
-_CHECKOUT = re.compile(r"^(?:go back to|back to|checkout|check out|switch to|restore|return to|"
+_CHECKOUT = _lazy(r"^(?:go back to|back to|checkout|check out|switch to|restore|return to|"
                        r"revert to|show me|show|jump to|open|use|load|go to)\s+(?:the\s+)?"
                        r"(?:version\s+|v\s*|step\s+|edit\s+)(#?\w+)(?: (?:again|please))?$|"
                        r"^(?:checkout|check out)\s+(#?\w+)$")
-_HISTORY = re.compile(r"^(?:(?:show|list|print|display|give)(?: me)? (?:the |my |all )?(?:edit )?"
+_HISTORY = _lazy(r"^(?:(?:show|list|print|display|give)(?: me)? (?:the |my |all )?(?:edit )?"
                       r"(?:history|log|versions|changes|edits)(?: so far)?|history|log|"
                       r"what (?:have (?:we|you|i) done|did (?:we|you|i) (?:do|change))(?: so far)?)$")
-_COMPARE = re.compile(r"^(?:compare|diff|show (?:me )?(?:the )?(?:difference|diff|changes)|before and after|"
+_COMPARE = _lazy(r"^(?:compare|diff|show (?:me )?(?:the )?(?:difference|diff|changes)|before and after|"
                       r"show (?:me )?(?:the )?before(?: and| &) after)(?:\s+(?:it |this )?(?:with|to|against|"
                       r"and|from)\s+(?:the\s+)?(?:version\s+|v)?(#?\w+))?(?:\s+(?:with|to|and)\s+(?:the\s+)?"
                       r"(?:version\s+|v)?(#?\w+))?$")
@@ -1728,7 +1729,7 @@ _PLACE_PREP = (r"on top of|on the top of|at the top of|at the bottom of|in front
                r"at the left of|at the right of|next to|close to|beside|behind|above|below|under|"
                r"underneath|beneath|over|near|by|around|among|between|inside|within|into|onto|"
                r"on|in|at|to|along|across|against|atop|upon|through|throughout|outside|from")
-_SPLIT_PLACE = re.compile(rf"^(.+?)\s+((?:{_PLACE_PREP})\b.*)$")
+_SPLIT_PLACE = _lazy(rf"^(.+?)\s+((?:{_PLACE_PREP})\b.*)$")
 
 
 def _split_place(what: str) -> tuple[str, str]:
@@ -1835,13 +1836,13 @@ def _split_xy(verb: str, rest: str) -> tuple[str | None, str, str | None]:
     return x, y, None
 
 
-_Y_START = re.compile(
+_Y_START = _lazy(
     rf"^(?:(?:a|an|the|into|to|more|less|much|very|slightly|bit|look|looks|appear|seem|out|made|"
     rf"wear|wearing|be|like|as|in|so|brighter|darker|lighter|sharper|warmer|cooler|bigger|smaller|"
     rf"larger|taller|shorter|older|younger|with|have|hold|holding|glow|glowing|completely|fully|all|"
     rf"entirely|totally|some|made|from|black and white|{COLOURS}|{MATERIALS}|"
     rf"(?:bright|dark|light|pale|deep|vivid|soft|pastel|neon|hot|baby|navy|sky|matte|glossy)[\s-]+(?:{COLOURS}))\b)")
-_ATTR_WORD = re.compile(rf"^(?:{COLOURS}|{MATERIALS})$")
+_ATTR_WORD = _lazy(rf"^(?:{COLOURS}|{MATERIALS})$")
 
 
 def _np_then_rest(rest: str) -> tuple[str, str]:
