@@ -19,6 +19,11 @@ The operation decides the engine (``tools/backends`` ``BACKENDS["global_edit"]``
 is ``embedded`` for the classical operations and ``instruct-pix2pix`` for ``instruct``; "auto"
 (the default) is filled in with that when the arguments are validated, so a stored call names
 its engine, and ``result.backend`` is the same word.
+
+``impl`` (``tools/registry.py`` ``IMPLS``) names the implementation of the colour operations:
+2 (the default) is the uint8 code below; 1 is imagent 0.1.0's float32 code
+(``tools/legacy/global_edit_v1.py``), which a call stored without ``impl`` replays with. The
+geometric operations and ``instruct`` are the same in both.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools.backends import EMBEDDED, backend_literal, resolve_backend
 from imagent.tools import masks as M
+from imagent.tools.legacy import global_edit_v1
+from imagent.tools.registry import CURRENT_IMPL, check_impl, impl_description
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "global_edit"
@@ -218,11 +225,17 @@ class Args(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**32 - 1,
                              description="instruct: random seed (default 0); the same seed "
                                          "gives the same result.")
+    impl: int = Field(CURRENT_IMPL[NAME], description=impl_description(NAME))
 
     @field_validator("operation", mode="before")
     @classmethod
     def _synonym(cls, v: object) -> object:
         return normalise_operation(v) if isinstance(v, str) else v
+
+    @field_validator("impl", mode="before")
+    @classmethod
+    def _impl(cls, v: int) -> int:
+        return check_impl(NAME, v)
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> "Args":
@@ -252,6 +265,10 @@ class Args(BaseModel):
             raise ValueError(f"{', '.join(given)} only apply to operation='instruct', not "
                              f"{self.operation!r}")
         spec = OPERATIONS[self.operation]
+        if self.impl == 1 and not spec.geometric and \
+                self.operation not in global_edit_v1.OPERATIONS:
+            raise ValueError(f"{self.operation} is new in global_edit impl 2; impl 1 (0.1.0) "
+                             "did not have it")
         if self.amount is None:
             self.amount = spec.default
         elif spec.lo is None:
@@ -635,6 +652,14 @@ def _apply_arrays(image: Image.Image, args: Args, mask: np.ndarray | None
         x0, y0, x1, y1 = M.check_box(args.box, (w, h))
         return img.crop((x0, y0, x1, y1)), None, f"cropped to {[x0, y0, x1, y1]}", None
     src = np.asarray(img)
+    if args.impl == 1:  # 0.1.0's float32 code, for stored calls (mask blend included)
+        out_u8 = global_edit_v1.colour(img, op, float(a), args.value, mask)
+        note = f"{op} {a:+g}" if op not in ("black_and_white", "sepia", "invert") else f"{op} {a:g}"
+        if op == "autocontrast":
+            note = f"stretched levels (cutoff {a:g}%)"
+        if mask is not None:
+            note += " inside the mask"
+        return Image.fromarray(out_u8), None, note, (src, out_u8)
     if op == "autocontrast":
         out_u8 = np.asarray(ImageOps.autocontrast(img, cutoff=float(a)))
         note = f"stretched levels (cutoff {a:g}%)"

@@ -17,6 +17,11 @@ new-area mask, and fills the new area with diffusion inpainting
 original pixels stay bit-identical at their offset on every backend. The stored call names the
 backend and algorithm that ran (``resolved_args``); ``result.backend`` is the engine
 ("embedded" or "diffusion"), ``metrics["algorithm"]`` / ``metrics["pipeline"]`` the detail.
+
+``impl`` (``tools/registry.py`` ``IMPLS``) names the embedded PatchMatch fill: 2 (the default)
+is the one above; 1 is imagent 0.1.0's tiles from a band of the whole image
+(``tools/legacy/outpaint_v1.py``), which a call stored without ``impl`` replays with. The
+reflect fill and the diffusion backend are the same in both.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imagent.errors import ModelUnavailableError, ToolArgumentError
 from imagent.tools import patchfill as PF
 from imagent.tools.backends import EMBEDDED, backend_for_algorithm, backend_literal, resolve_backend
+from imagent.tools.legacy import outpaint_v1
 from imagent.tools.models import step_reporter
+from imagent.tools.registry import CURRENT_IMPL, check_impl, impl_description
 from imagent.tools.remove import patchmatch_module
 from imagent.tools.types import ToolResult, ToolState
 
@@ -97,6 +104,12 @@ class Args(BaseModel):
     guidance_scale: float | None = Field(None, ge=0.0, le=50.0,
                                          description="Diffusion: text guidance; None = the "
                                                      "model's default (7.5).")
+    impl: int = Field(CURRENT_IMPL[NAME], description=impl_description(NAME))
+
+    @field_validator("impl", mode="before")
+    @classmethod
+    def _impl(cls, v: int) -> int:
+        return check_impl(NAME, v)
 
     @model_validator(mode="after")
     def _algorithm_is_embedded(self) -> "Args":
@@ -480,9 +493,10 @@ def run(args: Args, state: ToolState) -> ToolResult:
     if resolve_backend(NAME, args.backend, state) != EMBEDDED:
         return _run_diffusion(args, state, add)
     state.emit(kind="progress", tool=NAME, message="filling the new area")
-    out, new_mask, info = outpaint_image(state.image, add, seed=args.seed,
-                                         check_cancelled=state.check_cancelled,
-                                         fill=args.algorithm)
+    # impl 1: 0.1.0's fill, for calls stored by it (tools/legacy/outpaint_v1.py)
+    fill_fn = outpaint_v1.outpaint_image if args.impl == 1 else outpaint_image
+    out, new_mask, info = fill_fn(state.image, add, seed=args.seed,
+                                  check_cancelled=state.check_cancelled, fill=args.algorithm)
     grown = ", ".join(f"{k} +{v}px" for k, v in add.items() if v)
     w, h = state.image.size
     metrics = {k: v for k, v in info.items() if k != "note"}

@@ -9,9 +9,17 @@ explicit, replayable arguments. A tool that resolves an argument while running (
 values are merged into the stored call, so it names what really ran.
 
 Calls stored before the tools shared one backend vocabulary (``tools/backends`` ``BACKENDS``)
-still validate and replay: ``upgrade_call`` maps their old argument names and values onto the
-new ones (the same algorithm runs, so replay stays bit-identical), and ``validate`` (hence
-``normalise`` and ``run``) applies it to every call.
+still validate and replay: their old argument names and values are mapped onto the new ones
+(the same algorithm runs, so replay stays bit-identical); ``validate`` (hence ``normalise`` and
+``run``) does that for every call.
+
+Calls of a tool whose output changed name the implementation that made them: an ``impl``
+argument (``IMPLS``; a new call gets the current one, so every stored call has it). A *stored*
+call without it was made before implementations were numbered, by the last release (0.1.0):
+``upgrade_call`` (the vocabulary mapping plus that) fills in ``impl: 1``; replay
+(``Runner.replay``) applies it to every stored call, so 0.1.0's code runs (``tools/legacy``).
+A new call without ``impl`` (a planner's) gets today's; ``validate(call, stored=True)`` checks a
+call as read from a session.
 """
 
 from __future__ import annotations
@@ -64,19 +72,23 @@ class Registry:
         return name in self._specs
 
     # ------------------------------------------------------------------ validation
-    def validate(self, call: ToolCall) -> BaseModel:
+    def validate(self, call: ToolCall, *, stored: bool = False) -> BaseModel:
+        """The call's validated args model. ``stored=True``: a call read from a session
+        (``upgrade_call``: without ``impl`` it was made by 0.1.0, impl 1); otherwise a new
+        call (old argument vocabulary mapped, a missing ``impl`` is today's)."""
         spec = self.spec(call.name)
         if not isinstance(call.args, dict):
             raise ToolArgumentError(f"{call.name}: arguments must be an object, got {call.args!r}")
-        args = upgrade_call({"name": call.name, "args": call.args})["args"]
+        upgrade = upgrade_call if stored else _map_vocabulary
+        args = upgrade({"name": call.name, "args": call.args})["args"]
         try:
             return spec.args_model.model_validate(args)
         except ValidationError as exc:
             raise _argument_error(spec, exc) from None
 
-    def normalise(self, call: ToolCall) -> ToolCall:
+    def normalise(self, call: ToolCall, *, stored: bool = False) -> ToolCall:
         """The call validated, with every default filled in, as plain JSON values."""
-        args = self.validate(call)
+        args = self.validate(call, stored=stored)
         return ToolCall(name=call.name, args=args.model_dump(mode="json"))
 
     def run(self, call: ToolCall, state: ToolState) -> ToolResult:
@@ -152,11 +164,57 @@ _OLD_REFINE = {"auto": (None, "auto"), "none": (False, "embedded"),
                "grabcut": (True, "embedded"), "sam": (True, "sam")}
 _RENAMED = {"insert": {"method": "technique"}}
 
+# The implementations of the tools whose pixels changed, by number (``impl``). 1 is the code of
+# the last release (0.1.0, commit 5fa86c6), which stored no impl; the highest is today's, the
+# default of a new call. Only what changed the output gets a number: the model backends, the
+# geometric global_edit operations, outpaint's reflect fill and remove's Telea ran the same code
+# in both, so they accept either.
+IMPLS: dict[str, dict[int, str]] = {
+    "global_edit": {1: "0.1.0: the colour operations in float32 (tools/legacy/global_edit_v1.py)",
+                    2: "colour operations on uint8 (lookup tables, cv2.transform, maps estimated "
+                       "on a downscaled copy); adds pixelate and blur's value"},
+    "outpaint": {1: "0.1.0: PatchMatch outward in tiles from a band of the whole image "
+                    "(tools/legacy/outpaint_v1.py)",
+                 2: "PatchMatch from a band next to the border minus objects, synthesized "
+                    "structure and texture beyond it"},
+    "remove": {1: "0.1.0: PatchMatch may copy from anywhere in the crop",
+               2: "PatchMatch copies no patch from a face clear of the hole"},
+}
+CURRENT_IMPL: dict[str, int] = {name: max(v) for name, v in IMPLS.items()}
+
+
+def check_impl(tool: str, value: object) -> int:
+    """``value`` as one of ``tool``'s implementation numbers, or ValueError naming them (the
+    args models call it, so a bad impl is a ToolArgumentError quoting the versions)."""
+    known = IMPLS[tool]
+    if isinstance(value, bool) or not isinstance(value, int) or value not in known:
+        listed = "; ".join(f"{k} = {v}" for k, v in known.items())
+        raise ValueError(f"{tool} has no implementation {value!r}; this imagent has "
+                         f"{', '.join(map(str, known))} ({listed})")
+    return value
+
+
+def impl_description(tool: str) -> str:
+    return (f"Which implementation of {tool} runs: " +
+            "; ".join(f"{k} = {v}" for k, v in IMPLS[tool].items()) +
+            f". Leave it out: new calls get {CURRENT_IMPL[tool]}; a stored call keeps the one "
+            "that made it, so replay is bit-identical.")
+
 
 def upgrade_call(call: dict[str, Any]) -> dict[str, Any]:
-    """``{"name", "args"}`` with old argument names and values mapped to today's (a new dict;
-    a call that is already current comes back equal). Unknown shapes are returned unchanged for
-    validation to report."""
+    """A *stored* call ``{"name", "args"}`` as today's tools read it (a new dict; a call that is
+    already current comes back equal): old argument names and values mapped to today's, and a
+    call of a tool in ``IMPLS`` without ``impl`` (made by 0.1.0) given ``impl: 1``. Unknown
+    shapes are returned unchanged for validation to report."""
+    new = _map_vocabulary(call)
+    name, args = new.get("name"), new.get("args")
+    if name in IMPLS and isinstance(args, dict) and "impl" not in args:
+        new = {**new, "args": {**args, "impl": 1}}
+    return new
+
+
+def _map_vocabulary(call: dict[str, Any]) -> dict[str, Any]:
+    """``call`` with old argument names and values mapped to today's (stored or new calls)."""
     name, args = call.get("name"), call.get("args")
     if not isinstance(args, dict):
         return call

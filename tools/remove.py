@@ -18,6 +18,12 @@ that ran (``result.extra["resolved_args"]``), so a replay runs the same one, or 
 model is that error (exit code 3), never a silent fallback. ``result.backend`` is the engine
 ("embedded", "diffusion", "lama"); ``metrics["algorithm"]`` / ``metrics["pipeline"]`` say which
 algorithm or pipeline ran.
+
+``impl`` (``tools/registry.py`` ``IMPLS``) names the embedded PatchMatch fill: 2 (the default)
+copies no patch from a face clear of the hole (``patchfill.removal_avoid``); 1 is imagent
+0.1.0's, which could copy from anywhere in the crop: the same code path with ``avoid_faces``
+off. A call stored without ``impl`` replays with 1. Telea and the model backends are the same in
+both.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imagent.errors import MaskError, ModelUnavailableError
 from imagent.tools import masks as M
@@ -36,6 +42,7 @@ from imagent.tools import patchfill as PF
 from imagent.tools.backends import (EMBEDDED, backend_for_algorithm, backend_literal, engine_role,
                                     resolve_backend)
 from imagent.tools.models import step_reporter
+from imagent.tools.registry import CURRENT_IMPL, check_impl, impl_description
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "remove"
@@ -103,6 +110,12 @@ class Args(BaseModel):
     num_candidates: int = Field(1, ge=1, le=8, description="Diffusion: fills to generate (seeds "
                                                            "seed, seed+1...); the best one by "
                                                            "seam/colour figures is kept.")
+    impl: int = Field(CURRENT_IMPL[NAME], description=impl_description(NAME))
+
+    @field_validator("impl", mode="before")
+    @classmethod
+    def _impl(cls, v: int) -> int:
+        return check_impl(NAME, v)
 
     @model_validator(mode="after")
     def _algorithm_is_embedded(self) -> "Args":
@@ -121,22 +134,25 @@ def patchmatch_module():
 
 def inpaint_region(rgb: np.ndarray, hole: np.ndarray, *, algorithm: str = "auto", seed: int = 0,
                    patch_size: int | None = None, check_cancelled=None,
-                   info: dict | None = None) -> tuple[np.ndarray, str, str]:
+                   info: dict | None = None, avoid_faces: bool = True
+                   ) -> tuple[np.ndarray, str, str]:
     """Fill ``hole`` (bool H x W) of uint8 RGB ``rgb`` with the embedded engine; returns
     (filled, algorithm that ran: "patchmatch" or "telea", note).
 
     ``info`` (a dict), when given, receives the fill's figures (patch size, scale...).
+    ``avoid_faces=False`` lets PatchMatch copy from faces too (impl 1, 0.1.0's fill).
     """
     pm = patchmatch_module() if algorithm in ("auto", "patchmatch") else None
     if algorithm == "patchmatch" and pm is None:
         raise ModelUnavailableError("the PatchMatch library (pypatchmatch) could not be loaded",
                                     hint="reinstall pypatchmatch, or use algorithm='telea'")
     if pm is not None:
-        # no source patch from faces or text clear of the hole (not textured background)
-        avoid = PF.removal_avoid(rgb, hole)
+        # no source patch from faces clear of the hole (not textured background)
+        avoid = PF.removal_avoid(rgb, hole) if avoid_faces else None
         filled, fi = PF.fill(rgb, hole, pm, seed=seed, patch_size=patch_size,
                              check_cancelled=check_cancelled, avoid=avoid)
-        fi = dict(fi, avoided=round(float((avoid & ~hole).mean()), 4))
+        if avoid is not None:
+            fi = dict(fi, avoided=round(float((avoid & ~hole).mean()), 4))
         if info is not None:
             info.update(fi)
         return filled, "patchmatch", ""
@@ -149,9 +165,10 @@ def inpaint_region(rgb: np.ndarray, hole: np.ndarray, *, algorithm: str = "auto"
 
 def remove_region(image: Image.Image, mask: np.ndarray, *, seed: int = 0, algorithm: str = "auto",
                   patch_size: int | None = None, margin: float = 0.25, feather: int = 0,
-                  check_cancelled=None) -> tuple[Image.Image, dict]:
+                  check_cancelled=None, avoid_faces: bool = True) -> tuple[Image.Image, dict]:
     """Remove the masked region of ``image`` with the embedded engine (``algorithm``: auto,
-    patchmatch, telea). Returns (new image, info dict; ``info["algorithm"]`` names what ran)."""
+    patchmatch, telea). Returns (new image, info dict; ``info["algorithm"]`` names what ran).
+    ``avoid_faces=False`` is impl 1 (0.1.0): PatchMatch may copy from faces too."""
     t0 = time.perf_counter()
     m = M.check_mask(mask, image, allow_empty=False, allow_full=False)
     hole_full = m > 0
@@ -174,14 +191,16 @@ def remove_region(image: Image.Image, mask: np.ndarray, *, seed: int = 0, algori
     hole = cm > 0
     fill_info: dict = {}
     filled, used, note = inpaint_region(crop, hole, algorithm=algorithm, seed=seed, patch_size=ps,
-                                        check_cancelled=check_cancelled, info=fill_info)
+                                        check_cancelled=check_cancelled, info=fill_info,
+                                        avoid_faces=avoid_faces)
     if used == "patchmatch" and _left_black(crop, filled, hole) and (x1 - x0, y1 - y0) != (w, h):
         # too little context in the crop: retry once with the whole image as the source
         x0, y0, x1, y1 = 0, 0, w, h
         crop, cm = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8)), m
         hole = cm > 0
         filled, used, note = inpaint_region(crop, hole, algorithm=algorithm, seed=seed, patch_size=ps,
-                                            check_cancelled=check_cancelled, info=fill_info)
+                                            check_cancelled=check_cancelled, info=fill_info,
+                                            avoid_faces=avoid_faces)
     if used == "patchmatch" and _left_black(crop, filled, hole):
         raise MaskError(f"PatchMatch found no source texture for the {int(hole.sum())} px hole "
                         f"(patch_size={ps}); the mask leaves too little of the image",
@@ -226,7 +245,8 @@ def run(args: Args, state: ToolState) -> ToolResult:
     state.emit(kind="progress", tool=NAME, message="filling the region")
     out, info = remove_region(state.image, state.mask, seed=args.seed, algorithm=args.algorithm,
                               patch_size=args.patch_size, margin=args.margin, feather=args.feather,
-                              check_cancelled=state.check_cancelled)
+                              check_cancelled=state.check_cancelled,
+                              avoid_faces=args.impl != 1)  # impl 1: 0.1.0's fill
     metrics = {k: v for k, v in info.items() if k != "note"}
     cw, ch = info["crop_size"]
     res = ToolResult(image=out, backend=EMBEDDED, metrics=metrics,

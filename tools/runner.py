@@ -275,8 +275,12 @@ class Runner:
                ) -> Image.Image | tuple[Image.Image, Image.Image | None]:
         """Re-run stored calls on ``image`` (what replay does for each version). ``alpha`` is
         the parent's transparency; ``with_alpha=True`` returns ``(image, alpha)``."""
+        from imagent.tools.registry import upgrade_call
+
         state = ToolState(image=image, original=image, models=models, alpha=alpha)
-        self.run(calls, state)
+        # stored calls: a call without ``impl`` was made by 0.1.0 (tools/registry.py IMPLS)
+        self.run([upgrade_call(c.to_json_dict() if isinstance(c, ToolCall) else dict(c))
+                  for c in calls], state)
         return (state.image, state.alpha) if with_alpha else state.image
 
 

@@ -81,7 +81,8 @@ def test_normalise_fills_defaults_and_is_json():
                          "margin": 0.25,
                          "feather": 0, "prompt": "", "negative_prompt": "",
                          "num_inference_steps": 30, "guidance_scale": None, "strength": 1.0,
-                         "resample_count": 0, "jump_length": 5, "num_candidates": 1}
+                         "resample_count": 0, "jump_length": 5, "num_candidates": 1,
+                         "impl": 2}  # a new call names today's implementation
     ge = reg.normalise(ToolCall(name="global_edit", args={"operation": "brightness"}))
     assert ge.args["amount"] == 0.15  # the per-operation default is made explicit
     for name in EXPECTED:
@@ -308,13 +309,14 @@ def test_resolve_backend_auto_explicit_and_no_manager():
 
 @pytest.mark.parametrize("old, new", [
     ({"name": "remove", "args": {"backend": "patchmatch", "seed": 2}},
-     {"name": "remove", "args": {"backend": "embedded", "algorithm": "patchmatch", "seed": 2}}),
+     {"name": "remove", "args": {"backend": "embedded", "algorithm": "patchmatch", "seed": 2,
+                                 "impl": 1}}),
     ({"name": "remove", "args": {"backend": "telea"}},
-     {"name": "remove", "args": {"backend": "embedded", "algorithm": "telea"}}),
+     {"name": "remove", "args": {"backend": "embedded", "algorithm": "telea", "impl": 1}}),
     ({"name": "remove", "args": {"backend": "diffusion"}},
-     {"name": "remove", "args": {"backend": "diffusion"}}),
+     {"name": "remove", "args": {"backend": "diffusion", "impl": 1}}),
     ({"name": "outpaint", "args": {"backend": "classical", "right": 8}},
-     {"name": "outpaint", "args": {"backend": "embedded", "right": 8}}),
+     {"name": "outpaint", "args": {"backend": "embedded", "right": 8, "impl": 1}}),
     ({"name": "insert", "args": {"kind": "generate", "prompt": "a cat", "method": "shape"}},
      {"name": "insert", "args": {"kind": "generate", "prompt": "a cat", "technique": "shape"}}),
     ({"name": "build_mask", "args": {"refine": "none"}},
@@ -329,6 +331,7 @@ def test_resolve_backend_auto_explicit_and_no_manager():
      {"name": "ground", "args": {"phrase": "x", "backend": "embedded"}}),
 ])
 def test_upgrade_call_maps_old_names_and_values(old, new):
+    # (a stored remove/outpaint/global_edit call without impl was made by 0.1.0: impl 1)
     from imagent.tools.registry import upgrade_call
 
     before = json.loads(json.dumps(old))
