@@ -14,6 +14,7 @@ from imagent.tools.types import ToolResult
 class _RemoveArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
+    impl: int = 2  # like the real remove: stored calls name their implementation (replay)
 
 
 def _flaky_remove(works_from_seed: int):
