@@ -474,6 +474,8 @@ def avoid_mask(image, hole: np.ndarray, *, removed: bool = True, vision: bool = 
     return out
 
 
+OBJECT_TYPICAL_PERCENTILE = 30  # "typical" edge density: the quieter part of the image (a sky), so
+# that a scene of many structures (towers on a launch pad) does not raise the bar over them
 OBJECT_EDGE_FACTOR = 2.5  # edge density this many times the image's typical: a structure
 OBJECT_SALIENT_QUANTILE = 0.9  # the most salient tenth (and above SALIENT_MIN_LEVEL) ...
 OBJECT_MAX_BLOB = 0.08  # ... in compact parts of at most this share of the image
@@ -493,7 +495,7 @@ def object_mask(image, *, subject: bool = True) -> np.ndarray:
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
     mag = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     dens = cv2.GaussianBlur(mag, (0, 0), max(1.5, 0.015 * max(sw, sh)))
-    typical = max(float(np.median(dens)), 4.0)
+    typical = max(float(np.percentile(dens, OBJECT_TYPICAL_PERCENTILE)), 4.0)
     obj = dens > OBJECT_EDGE_FACTOR * typical
     # a long flat run of edges across the image (a horizon, a table's edge) is scenery
     run = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(0.4 * sw)) | 1, 1))
