@@ -38,7 +38,7 @@ largest of the runs is kept.
 **Targets** (the ratio ones at 12 MP and above; 1 MP is start-up dominated and shown
 for information): brighter <= 2x, remove 5 % <= 3x, extend 25 % <= 6x; peak RSS <= 2 GB
 for every edit at 24 MP. The 12 MP (else the largest) extension is saved downscaled to
-``bench/results/photo_scale_extend_<N>mp.png`` for a person to look at, with a streak
+``bench/results/photo_scale_extend_<N>mp.jpg`` for a person to look at, with a streak
 index: (mean |d/dy| / mean |d/dx|) of the grey new strip over the same of the
 original's right 25 % (about 1 = no more horizontal structure than the photo has;
 horizontal streaks push it up, well above ~1.5 is worth a look).
@@ -221,7 +221,8 @@ def save_preview(src: Path, dst: Path) -> None:
     h, w = img.shape[:2]
     s = PREVIEW_WIDTH / w
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(dst), cv2.resize(img, (PREVIEW_WIDTH, round(h * s)), interpolation=cv2.INTER_AREA))
+    small = cv2.resize(img, (PREVIEW_WIDTH, round(h * s)), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(dst), small, [cv2.IMWRITE_JPEG_QUALITY, 88])  # to look at; small enough to keep
 
 
 # ------------------------------------------------------------------ main
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if ext:
         r = next((r for r in ext if r["megapixels"] == 12), ext[-1])
         r["streak_index"] = streak_index(Path(r["output"]), r["size"][0])
-        preview = a.out.parent / f"photo_scale_extend_{r['megapixels']:g}mp.png"
+        preview = a.out.parent / f"photo_scale_extend_{r['megapixels']:g}mp.jpg"
         save_preview(Path(r["output"]), preview)
         r["preview"] = str(preview.relative_to(ROOT) if preview.is_relative_to(ROOT) else preview)
 
