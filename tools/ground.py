@@ -45,9 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imagent.errors import GroundingError, ToolArgumentError
 from imagent.tools import detectors
+from imagent.tools import masks as M
 from imagent.tools import referent as R
+from imagent.tools.build_mask import mask_from_detection
 from imagent.tools.colors import colour_mask, colour_regions, colour_spec
-from imagent.tools.masks import check_box
 from imagent.tools.referent import Referent
 from imagent.tools.types import Detection, ToolResult, ToolState
 
@@ -341,26 +342,10 @@ def noun_class(noun: str | None) -> tuple[str, str, bool] | None:
 
 def _union(dets: list[Detection], size: tuple[int, int], label: str) -> Detection:
     """One detection covering several (their masks, or their boxes, joined)."""
-    w, h = size
-    m = np.zeros((h, w), np.float32)
+    m = np.zeros((size[1], size[0]), np.float32)
     for d in dets:
-        if d.mask is not None:
-            m = np.maximum(m, np.asarray(d.mask, np.float32))
-        else:
-            x0, y0, x1, y1 = d.box
-            m[y0:y1, x0:x1] = 1.0
-    ys, xs = np.nonzero(m >= 0.5)
-    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else (0, 0, w, h)
-    return _det(box, size, label, min(d.score for d in dets), m)
-
-
-def _ellipse_mask(box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    w, h = size
-    m = np.zeros((h, w), np.uint8)
-    x0, y0, x1, y1 = box
-    cv2.ellipse(m, ((x0 + x1) // 2, (y0 + y1) // 2), (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2)),
-                0, 0, 360, 1, -1)
-    return m.astype(np.float32)
+        m = M.union(m, mask_from_detection(d, size))
+    return _det(M.mask_bbox(m) or (0, 0, *size), size, label, min(d.score for d in dets), m)
 
 
 TEXT_MIN_ASPECT = 1.8  # a line of several characters is wider than tall; eyes, stars, knobs are not
@@ -388,10 +373,9 @@ def _text_blocks(image: Image.Image, label: str) -> tuple[list[tuple[Detection, 
     out = []
     for g in groups:
         m = V.text_mask(size, g)
-        ys, xs = np.nonzero(m >= 0.5)
-        if not len(xs):
+        box = M.mask_bbox(m)
+        if box is None:
             continue
-        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         out.append((_det(box, size, label, float(np.mean([b.score for b in g])), m),
                     float(np.median([b.height for b in g]))))
     out.sort(key=lambda dh: -dh[0].score)
@@ -433,7 +417,7 @@ def _vision_candidates(image: Image.Image, ref: Referent, cls: str, word: str, p
         dets = []
         for f in found:
             hb = V.head_box(f, size)
-            dets.append(_det(hb, size, label, f.score, _ellipse_mask(hb, size)))
+            dets.append(_det(hb, size, label, f.score, M.box_mask(size, hb, shape="ellipse")))
         note = f"{len(dets)} face(s) found by BlazeFace, grown to the head"
     elif cls == "text":
         blocks, dropped = _text_blocks(image, label)
@@ -452,11 +436,8 @@ def _vision_candidates(image: Image.Image, ref: Referent, cls: str, word: str, p
         mask, conf = V.main_subject(image)
         if cls == "background":
             mask = 1.0 - mask
-        ys, xs = np.nonzero(mask >= 0.5)
-        dets = []
-        if len(xs):
-            box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-            dets = [_det(box, size, label, float(conf), mask.astype(np.float32))]
+        box = M.mask_bbox(mask)
+        dets = [] if box is None else [_det(box, size, label, float(conf), mask.astype(np.float32))]
         note = (f"the {CLASS_WHAT[cls]}: person/subject segmentation and saliency, refined by GrabCut"
                 f" (confidence {conf:.2f})")
     # a caption and a title, or a line of text and a row of flag stars, are not one "the text":
@@ -527,13 +508,6 @@ POINT_TOLERANCE = 12  # Lab units from the clicked colour (fixed-range flood fil
 POINT_EDGE, POINT_EDGE_SUPPORT = 80.0, 0.9  # a clear region's outline: Sobel magnitude, share
 
 
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """The box (x0, y0, x1, y1) of a non-empty bool mask's set pixels."""
-    from imagent.tools.selection import mask_box as box_of
-
-    return box_of(mask)
-
-
 def _refines(ref: Referent) -> bool:
     """A box with an object word (not only area words) is refined to the object inside it."""
     return bool(ref.noun) and not all(w in AREA_NOUNS for w in ref.noun.split())
@@ -552,11 +526,9 @@ def _component_at(mask: np.ndarray, x: int | None = None, y: int | None = None) 
 def refine_box(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[np.ndarray | None, float]:
     """The object inside ``box`` by GrabCut: (bool mask, its share of the box), or (None,
     share) when the result is no sensible object (outside ``REFINE_RANGE``)."""
-    from imagent.tools.masks import box_mask, grabcut_refine
-
     x0, y0, x1, y1 = box
     area = max(1, (x1 - x0) * (y1 - y0))
-    fg = grabcut_refine(image, box_mask(image.size, box), iterations=5) >= 0.5
+    fg = M.grabcut_refine(image, M.box_mask(image.size, box), iterations=5) >= 0.5
     fg = _component_at(fg)
     share = float(fg[y0:y1, x0:x1].sum()) / area
     if not fg.any() or not REFINE_RANGE[0] <= share <= REFINE_RANGE[1]:
@@ -571,8 +543,6 @@ def region_at_point(image: Image.Image, x: int, y: int) -> tuple[np.ndarray | No
     when that is a clear region (``POINT_AREA`` of the image) it is the answer. Otherwise
     GrabCut seeded with a square around the point gives a best guess, marked unclear (the
     caller asks before using it)."""
-    from imagent.tools.masks import grabcut_refine
-
     w, h = image.size
     rgb = np.ascontiguousarray(np.asarray(image.convert("RGB"), np.uint8))
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
@@ -591,7 +561,7 @@ def region_at_point(image: Image.Image, x: int, y: int) -> tuple[np.ndarray | No
     bx0, by0 = max(0, x - side // 2), max(0, y - side // 2)
     rough = np.zeros((h, w), np.float32)
     rough[by0:min(h, by0 + side), bx0:min(w, bx0 + side)] = 1.0
-    fg = grabcut_refine(image, rough, iterations=5) >= 0.5
+    fg = M.grabcut_refine(image, rough, iterations=5) >= 0.5
     if not fg[y, x]:  # GrabCut left the point out: the colour region is the best guess
         if POINT_AREA[0] <= share <= POINT_AREA[1]:
             return seg, (f"the colour region under the point {x},{y} ({share:.1%} of the image, "
@@ -631,13 +601,13 @@ def _ground_region(image: Image.Image, ref: Referent) -> Grounding:
                              hint="select again on the current image") from None
     if not region.any():
         raise GroundingError("the selected region is empty", hint="select an area with something in it")
-    box = mask_box(region)
+    box = M.mask_bbox(region)
     if ref.colour is not None:
         dets = []
         for d in _colour_candidates(image, ref, box):
             m = (np.asarray(d.mask) >= 0.5) & region
             if m.any():
-                dets.append(_det(mask_box(m), size, d.label, d.score, m.astype(np.float32)))
+                dets.append(_det(M.mask_bbox(m), size, d.label, d.score, m.astype(np.float32)))
         if dets:
             dets, i = R.pick(dets, ref.model_copy(update={"select": "largest", "ordinal": None}), size)
             return Grounding(dets, f"{len(dets)} {ref.colour} region(s) inside the selected region",
@@ -660,7 +630,7 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
         return _ground_region(image, ref)
     if ref.box is not None:
         try:
-            box = check_box(list(ref.box), size)
+            box = M.check_box(list(ref.box), size)
         except ToolArgumentError:
             raise GroundingError(f"the box {list(ref.box)} in {shown[:80]!r} lies outside the "
                                  f"{w}x{h} image", hint=f"coordinates run from 0,0 to {w},{h}") from None
@@ -677,7 +647,7 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
         elif _refines(ref):  # "remove this" on a box: the object inside it, when GrabCut finds one
             fg, share = refine_box(image, box)
             if fg is not None:
-                return Grounding([_det(mask_box(fg), size, ref.label, 1.0, fg.astype(np.float32))],
+                return Grounding([_det(M.mask_bbox(fg), size, ref.label, 1.0, fg.astype(np.float32))],
                                  f"the object inside the {note} (GrabCut: {share:.0%} of the box)",
                                  "grabcut", ref, confidence=CONFIDENCE["box"],
                                  figures={"refined_share": round(share, 3)})
@@ -701,7 +671,7 @@ def ground_full(image: Image.Image, target: Referent | str, *, select: str = "au
                 hint="give a box around the object ('box x0,y0,x1,y1'), or a colour with the point "
                      "('the red region at point x,y'); the segmentation model (SAM, `--profile "
                      "models`) turns a point into an object mask")
-        g = Grounding([_det(mask_box(seg), size, ref.label, 1.0 if clear else 0.4,
+        g = Grounding([_det(M.mask_bbox(seg), size, ref.label, 1.0 if clear else 0.4,
                             seg.astype(np.float32))], how, "point", ref,
                       confidence=CONFIDENCE["box"] if clear else 0.4)
         if not clear:

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from imagent.errors import ImagentError, SelectionError
+from imagent.tools.masks import mask_bbox
 from imagent.tools.referent import Referent, decode_region, encode_region
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
@@ -47,7 +48,7 @@ class Selection:
         "a mask of 1234 pixels (box 3,4,50,60)"."""
         if self.mask is not None:
             what = "the previous edit's area" if self.source == "previous" else "a mask"
-            return f"{what} of {int(self.mask.sum())} pixels (box {','.join(map(str, mask_box(self.mask)))})"
+            return f"{what} of {int(self.mask.sum())} pixels (box {','.join(map(str, mask_bbox(self.mask)))})"
         if self.box is not None:
             return "box " + ",".join(str(v) for v in self.box)
         assert self.point is not None
@@ -83,12 +84,6 @@ class Selection:
         if data.get("box"):
             return cls(box=tuple(int(v) for v in data["box"]), source=data.get("source", "user"))  # type: ignore[arg-type]
         return cls(point=tuple(int(v) for v in data["point"]), source=data.get("source", "user"))  # type: ignore[arg-type]
-
-
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """The bounding box (x0, y0, x1, y1) of the set pixels of a non-empty bool mask."""
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def parse_numbers(value: Any, count: int, what: str, example: str) -> tuple[int, ...]:
@@ -210,5 +205,5 @@ def make_selection(size: tuple[int, int], *, box: Any = None, point: Any = None,
     return Selection(mask=load_selection_mask(mask, (w, h)))
 
 
-__all__ = ["Selection", "load_selection_mask", "make_selection", "mask_box", "parse_box",
+__all__ = ["Selection", "load_selection_mask", "make_selection", "parse_box",
            "parse_point"]

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from imagent.errors import ModelUnavailableError
+from imagent.tools.masks import mask_bbox
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -140,13 +141,6 @@ def _upsample(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if mask.shape[:2] != (h, w):
         mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(mask, 0.0, 1.0).astype(np.float32)
-
-
-def _bbox(mask: np.ndarray, thresh: float = 0.5) -> Box:
-    ys, xs = np.nonzero(mask > thresh)
-    if len(xs) == 0:
-        return (0, 0, 0, 0)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 # ----------------------------------------------------------------------------- faces
@@ -383,7 +377,7 @@ def person_mask(image: Image.Image) -> np.ndarray:
 
 @dataclass
 class Person:
-    box: Box  # bounding box of the mask (> 0.5)
+    box: Box  # bounding box of the mask (>= 0.5)
     mask: np.ndarray  # float32 HxW in [0, 1], the whole image
     face: Face
     score: float
@@ -468,7 +462,7 @@ def _split_people(image: Image.Image, fs: list[Face], img: np.ndarray, soft: np.
         full = _upsample(m, image.size)
         inside = soft[keep] if keep.any() else np.zeros(1, np.float32)
         score = float(f.score) * float(np.clip(inside.mean(), 0.0, 1.0))
-        out.append(Person(box=_bbox(full), mask=full, face=f, score=round(score, 4)))
+        out.append(Person(box=mask_bbox(full) or (0, 0, 0, 0), mask=full, face=f, score=round(score, 4)))
     return out
 
 
@@ -717,7 +711,7 @@ def main_subject(image: Image.Image) -> tuple[np.ndarray, float]:
         # grabCut from the salient region's (grown) bounding box: it takes the whole object
         # whose parts stand out (eyes, rim of a cup), not only those parts
         prior = sal_fg
-        x0, y0, x1, y1 = _bbox(sal_fg.astype(np.float32))
+        x0, y0, x1, y1 = mask_bbox(sal_fg) or (0, 0, 0, 0)
         gx, gy = 0.3 * (x1 - x0) + 2, 0.3 * (y1 - y0) + 2
         rect = _clip_box((x0 - gx, y0 - gy, x1 + gx, y1 + gy), w, h)
         inside = float(sal[sal_fg].mean()) if sal_fg.any() else 0.0

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from imagent.tools import vision
+from imagent.tools.masks import mask_bbox
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -191,7 +192,7 @@ def test_one_person_on_the_astronaut_photo():
     assert fg[300:500, 60:260].mean() > 0.8  # the orange suit
     assert fg[0:220, 0:80].mean() < 0.1  # the flag
     assert fg[0:200, 360:470].mean() < 0.1  # the shuttle model
-    assert p.box == vision._bbox(p.mask) and p.face.box == vision.faces(img)[0].box
+    assert p.box == mask_bbox(p.mask) and p.face.box == vision.faces(img)[0].box
     assert 0.5 <= p.score <= 1
     assert vision.people(photo("skimage_chelsea.png")) == []
 
