@@ -41,10 +41,11 @@ from imagent.errors import MaskError, ToolArgumentError
 from imagent.tools.backends import EMBEDDED, backend_literal, resolve_backend
 from imagent.tools import masks as M
 from imagent.tools.legacy import global_edit_v1
-from imagent.tools.registry import CURRENT_IMPL, check_impl, impl_description
+from imagent.tools.registry import impl_arg
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "global_edit"
+Impl = impl_arg(NAME)  # the stored call's implementation (tools/registry.py IMPLS)
 
 MAX_RESULT_PIXELS = 80_000_000
 MAX_SIDE_PX = 20_000
@@ -225,17 +226,12 @@ class Args(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**32 - 1,
                              description="instruct: random seed (default 0); the same seed "
                                          "gives the same result.")
-    impl: int = Field(CURRENT_IMPL[NAME], description=impl_description(NAME))
+    impl: Impl
 
     @field_validator("operation", mode="before")
     @classmethod
     def _synonym(cls, v: object) -> object:
         return normalise_operation(v) if isinstance(v, str) else v
-
-    @field_validator("impl", mode="before")
-    @classmethod
-    def _impl(cls, v: int) -> int:
-        return check_impl(NAME, v)
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> "Args":

@@ -33,18 +33,19 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imagent.errors import ModelUnavailableError, ToolArgumentError
 from imagent.tools import patchfill as PF
 from imagent.tools.backends import EMBEDDED, backend_for_algorithm, backend_literal, resolve_backend
 from imagent.tools.legacy import outpaint_v1
 from imagent.tools.models import step_reporter
-from imagent.tools.registry import CURRENT_IMPL, check_impl, impl_description
+from imagent.tools.registry import impl_arg
 from imagent.tools.remove import patchmatch_module
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "outpaint"
+Impl = impl_arg(NAME)  # the stored call's implementation (tools/registry.py IMPLS)
 DESCRIPTION = (
     "Extend the picture beyond its borders and fill the new area from the image's own texture. "
     "Give pixels per side (left/right/top/bottom), or percent with sides (e.g. percent=25, "
@@ -104,12 +105,7 @@ class Args(BaseModel):
     guidance_scale: float | None = Field(None, ge=0.0, le=50.0,
                                          description="Diffusion: text guidance; None = the "
                                                      "model's default (7.5).")
-    impl: int = Field(CURRENT_IMPL[NAME], description=impl_description(NAME))
-
-    @field_validator("impl", mode="before")
-    @classmethod
-    def _impl(cls, v: int) -> int:
-        return check_impl(NAME, v)
+    impl: Impl
 
     @model_validator(mode="after")
     def _algorithm_is_embedded(self) -> "Args":

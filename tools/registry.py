@@ -27,9 +27,9 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from imagent.errors import ImagentError, InternalError, ToolArgumentError, UsageError
 from imagent.tools.types import ToolCall, ToolResult, ToolState
@@ -192,6 +192,14 @@ def check_impl(tool: str, value: object) -> int:
         raise ValueError(f"{tool} has no implementation {value!r}; this imagent has "
                          f"{', '.join(map(str, known))} ({listed})")
     return value
+
+
+def impl_arg(tool: str) -> Any:
+    """The type of ``tool``'s ``impl`` argument (``impl: Impl`` in its args model, with
+    ``Impl = impl_arg(NAME)``): today's implementation by default, any other checked against
+    ``IMPLS`` by ``check_impl``."""
+    return Annotated[int, BeforeValidator(functools.partial(check_impl, tool)),
+                     Field(CURRENT_IMPL[tool], description=impl_description(tool))]
 
 
 def impl_description(tool: str) -> str:

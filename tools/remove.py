@@ -34,7 +34,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imagent.errors import MaskError, ModelUnavailableError
 from imagent.tools import masks as M
@@ -42,10 +42,11 @@ from imagent.tools import patchfill as PF
 from imagent.tools.backends import (EMBEDDED, backend_for_algorithm, backend_literal, engine_role,
                                     resolve_backend)
 from imagent.tools.models import step_reporter
-from imagent.tools.registry import CURRENT_IMPL, check_impl, impl_description
+from imagent.tools.registry import impl_arg
 from imagent.tools.types import ToolResult, ToolState
 
 NAME = "remove"
+Impl = impl_arg(NAME)  # the stored call's implementation (tools/registry.py IMPLS)
 DESCRIPTION = (
     "Remove what the current mask covers and fill the hole: with diffusion inpainting (or "
     "LaMa) when the model profile is on, else with the surrounding texture (PatchMatch). Needs "
@@ -110,12 +111,7 @@ class Args(BaseModel):
     num_candidates: int = Field(1, ge=1, le=8, description="Diffusion: fills to generate (seeds "
                                                            "seed, seed+1...); the best one by "
                                                            "seam/colour figures is kept.")
-    impl: int = Field(CURRENT_IMPL[NAME], description=impl_description(NAME))
-
-    @field_validator("impl", mode="before")
-    @classmethod
-    def _impl(cls, v: int) -> int:
-        return check_impl(NAME, v)
+    impl: Impl
 
     @model_validator(mode="after")
     def _algorithm_is_embedded(self) -> "Args":
